@@ -1,0 +1,450 @@
+"""Shared machinery for the hidden tests: tolerant comparison, mistake diagnosis, refusal of delegation.
+
+Every hidden check takes the student's object, builds its own seeded inputs, and raises
+`AssertionError` with a message a student understands. Three helpers do the common work:
+
+- `expect_close(actual, expected, what, mistakes=...)` compares with per-dtype tolerances after
+  checking type, dtype, shape and finiteness, and names the common mistake the output matches.
+- `no_delegation(subject, reference)` / `refuse_delegation(obj, subject, reference)` fail an
+  exercise that hands its subject to a ready-made implementation (CONTRACT.md, "What an exercise
+  may not call"), whether the call is written directly, through an alias or through a helper.
+- `@check` marks a hidden check: it first verifies that the notebook has not rebound the
+  functions the checks rely on (`torch.allclose`, `torch.testing.assert_close`, numpy's testing
+  helpers, ...).
+
+The autograder imports this module before any student code runs (an IPython startup file in the
+grading kernel), so the references captured below are the real ones even if a submission later
+rebinds them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dis
+import functools
+import importlib
+import inspect
+import types
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import numpy.testing
+import torch
+import torch.nn.functional
+import torch.testing
+
+import transformer_reference
+
+# ---------------------------------------------------------------------------------------------
+# Pristine references, captured at import (before student code runs).
+# ---------------------------------------------------------------------------------------------
+_isinstance = builtins.isinstance
+_getattr = builtins.getattr
+_detach = torch.Tensor.detach
+_to = torch.Tensor.to
+_numpy = torch.Tensor.numpy
+_np_abs, _np_isfinite, _np_all = np.abs, np.isfinite, np.all
+_np_argmax, _np_unravel_index, _np_asarray = np.argmax, np.unravel_index, np.asarray
+_np_maximum, _np_subtract = np.maximum, np.subtract
+
+# Attributes a submission might rebind to make comparisons pass; `@check` refuses to grade
+# a kernel in which any of them changed.
+_WATCHED = {
+    (mod, name): _getattr(mod, name)
+    for mod, names in [
+        (torch, ["allclose", "isclose", "equal", "all", "any", "abs", "isfinite", "softmax", "matmul"]),
+        (torch.testing, ["assert_close"]),
+        (torch.Tensor, ["allclose", "__eq__", "all", "any", "item", "tolist", "numpy", "detach", "to"]),
+        (np, ["allclose", "isclose", "array_equal", "all", "any", "abs", "isfinite", "asarray"]),
+        (np.testing, ["assert_allclose", "assert_array_equal", "assert_array_almost_equal", "assert_equal"]),
+        (builtins, ["isinstance", "abs", "all", "any", "len", "max", "min", "float", "round"]),
+    ]
+    for name in names
+}
+
+
+def _qualified(mod: object, name: str) -> str:
+    return f"{_getattr(mod, '__name__', type(mod).__name__)}.{name}"
+
+
+def assert_untampered() -> None:
+    """Raise if the kernel's comparison helpers were rebound since the grader started."""
+    for (mod, name), original in _WATCHED.items():
+        if _getattr(mod, name, None) is not original:
+            raise AssertionError(
+                f"This notebook replaced {_qualified(mod, name)}, which the tests rely on. "
+                "Remove the code that rebinds it; the tests cannot be trusted in this kernel."
+            )
+
+
+def check(fn: Callable) -> Callable:
+    """Decorator for hidden checks: refuse to grade a tampered kernel, then run the check."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        assert_untampered()
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison with per-dtype tolerances.
+# ---------------------------------------------------------------------------------------------
+# Loose enough for any correct formulation (einsum or matmul, -inf or finfo.min, float64
+# inside), tight enough that every mistake we know of is far outside.
+TOLERANCES = {
+    torch.float32: {"rtol": 1e-4, "atol": 1e-5},
+    torch.float64: {"rtol": 1e-7, "atol": 1e-9},
+}
+
+
+def _as_float64(t: torch.Tensor) -> np.ndarray:
+    return _numpy(_to(_detach(t), device="cpu", dtype=torch.float64))
+
+
+def _mismatch(actual: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float):
+    """Return (index, actual value, expected value, difference) of the worst element, or None."""
+    a, e = _as_float64(actual), _as_float64(expected)
+    both_inf = (a == e) & ~_np_isfinite(e)  # equal infinities count as close
+    diff = _np_abs(_np_subtract(a, e))
+    diff[both_inf] = 0.0
+    excess = diff - (atol + rtol * _np_abs(e))
+    excess[both_inf] = 0.0
+    bad = ~(excess <= 0)  # catches NaN too
+    if not bad.any():
+        return None
+    worst = _np_unravel_index(_np_argmax(np.where(bad, np.nan_to_num(excess, nan=np.inf), -np.inf)), a.shape)
+    return tuple(int(i) for i in worst), float(a[worst]), float(e[worst]), float(diff[worst])
+
+
+def is_close(actual, expected: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> bool:
+    """True when `actual` is a tensor of `expected`'s shape within tolerance (dtype not checked)."""
+    if not _isinstance(actual, torch.Tensor) or tuple(actual.shape) != tuple(expected.shape):
+        return False
+    tol = TOLERANCES.get(expected.dtype, TOLERANCES[torch.float32])
+    rtol = tol["rtol"] if rtol is None else rtol
+    atol = tol["atol"] if atol is None else atol
+    if actual.dtype == torch.bool or expected.dtype == torch.bool:
+        return bool((_as_float64(actual) == _as_float64(expected)).all())
+    return _mismatch(actual, expected, rtol, atol) is None
+
+
+def diagnose(actual, mistakes: dict[str, torch.Tensor] | None) -> str | None:
+    """Return the description of the first known mistake whose output `actual` matches."""
+    for description, wrong in (mistakes or {}).items():
+        # A looser tolerance: a mistake is recognised even if computed a little differently.
+        if is_close(actual, wrong, rtol=1e-3, atol=1e-4):
+            return description
+    return None
+
+
+def expect_tensor(actual, what: str, shape=None, dtype=None) -> None:
+    """Check that `actual` is a tensor with the given shape and dtype, naming what is off."""
+    if not _isinstance(actual, torch.Tensor):
+        raise AssertionError(f"{what} should be a torch.Tensor, but it is {type(actual).__name__}.")
+    if shape is not None and tuple(actual.shape) != tuple(shape):
+        raise AssertionError(f"{what} should have shape {tuple(shape)}, but it has shape {tuple(actual.shape)}.")
+    if dtype is not None and actual.dtype != dtype:
+        raise AssertionError(f"{what} should have dtype {dtype}, but it has dtype {actual.dtype}.")
+
+
+def expect_close(
+    actual,
+    expected: torch.Tensor,
+    what: str,
+    mistakes: dict[str, torch.Tensor] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    hint: str = "",
+) -> None:
+    """Compare `actual` with `expected`; on failure say what differs and which mistake it looks like.
+
+    `mistakes` maps a plain-words description ("you did not divide the scores by sqrt(d_k)") to
+    the output that mistake produces on the same input.
+    """
+    expect_tensor(actual, what, shape=expected.shape)
+    if expected.dtype.is_floating_point and actual.dtype != expected.dtype:
+        raise AssertionError(
+            f"{what} should keep the input's dtype {expected.dtype}, but it is {actual.dtype}. "
+            "Do not convert the result to another precision."
+        )
+    if expected.dtype == torch.bool:
+        if actual.dtype != torch.bool:
+            raise AssertionError(f"{what} should be a boolean tensor, but it has dtype {actual.dtype}.")
+        if not is_close(actual, expected):
+            found = diagnose(actual, mistakes)
+            raise AssertionError(
+                f"{what} has wrong entries." + (f" It looks like {found}." if found else "") + (f" {hint}" if hint else "")
+            )
+        return
+    tol = TOLERANCES.get(expected.dtype, TOLERANCES[torch.float32])
+    rtol = tol["rtol"] if rtol is None else rtol
+    atol = tol["atol"] if atol is None else atol
+    a = _as_float64(actual)
+    if _np_all(_np_isfinite(_as_float64(expected))) and not _np_all(_np_isfinite(a)):
+        found = diagnose(actual, mistakes)
+        raise AssertionError(
+            f"{what} contains NaN or infinite values where the correct result is finite."
+            + (f" It looks like {found}." if found else " Large inputs overflow if you exponentiate without subtracting the maximum first.")
+            + (f" {hint}" if hint else "")
+        )
+    bad = _mismatch(actual, expected, rtol, atol)
+    if bad is None:
+        return
+    index, got, want, diff = bad
+    found = diagnose(actual, mistakes)
+    message = f"{what} is not correct: at index {index} it is {got:.6g}, expected {want:.6g} (difference {diff:.3g})."
+    if found:
+        message += f" It looks like {found}."
+    if hint:
+        message += f" {hint}"
+    raise AssertionError(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusing delegation (CONTRACT.md, "What an exercise may not call").
+# ---------------------------------------------------------------------------------------------
+def _resolve(dotted: str):
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        return _getattr(importlib.import_module(module_name), attr)
+    except ImportError:  # a class attribute such as torch.Tensor.softmax
+        owner, _, name = module_name.rpartition(".")
+        return _getattr(_getattr(importlib.import_module(owner), name), attr)
+
+
+# The ready-made implementations each subject may not use, by the dotted path students see.
+FORBIDDEN_CALLS: dict[str, list[str]] = {
+    "attention": [
+        "torch.nn.functional.scaled_dot_product_attention",
+        "torch.nn.MultiheadAttention",
+        "torch.nn.functional.multi_head_attention_forward",
+    ],
+    "norm": [
+        "torch.nn.functional.layer_norm",
+        "torch.nn.LayerNorm",
+        "torch.layer_norm",
+        "torch.native_layer_norm",
+    ],
+    "embedding": ["torch.nn.functional.embedding", "torch.nn.Embedding"],
+    "softmax": ["torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax", "torch.Tensor.softmax"],
+    "sampling": [],
+    "none": [],
+}
+_FORBIDDEN_OBJECTS = {subject: [(path, _resolve(path)) for path in paths] for subject, paths in FORBIDDEN_CALLS.items()}
+
+
+class DelegationError(AssertionError):
+    """The exercise handed its subject to a ready-made implementation."""
+
+
+def _delegation_message(exercise: str, path: str) -> str:
+    return (
+        f"`{exercise}` calls {path}, which does this exercise for you, so the exercise scores 0. "
+        "Write the computation yourself from basic operations (torch.matmul, torch.softmax, "
+        "indexing, ... are fine unless they are the exercise's own subject)."
+    )
+
+
+def _forbidden(subject: str, reference: str | None) -> list[tuple[str, object]]:
+    if subject not in _FORBIDDEN_OBJECTS:
+        raise KeyError(f"unknown delegation subject {subject!r}; known: {sorted(_FORBIDDEN_OBJECTS)}")
+    found = list(_FORBIDDEN_OBJECTS[subject])
+    if reference is not None:
+        # The course's own reference of the same component, wherever it is reachable from.
+        for module in [transformer_reference, *_reference_modules()]:
+            obj = _getattr(module, reference, None)
+            if obj is not None and all(obj is not other for _, other in found):
+                found.append((f"the course's reference {module.__name__}.{reference}", obj))
+    return found
+
+
+def _reference_modules() -> list[types.ModuleType]:
+    import sys
+
+    return [m for name, m in list(sys.modules.items()) if name.startswith("transformer_reference.") and m is not None]
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if _isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _functions_of(obj) -> list[types.FunctionType]:
+    """The Python functions that make up `obj`: itself, or a class's methods (student-defined)."""
+    if _isinstance(obj, types.MethodType):
+        obj = obj.__func__
+    if _isinstance(obj, types.FunctionType):
+        return [obj]
+    if inspect.isclass(obj):
+        found = []
+        for klass in obj.__mro__:
+            if klass.__module__.startswith(("torch", "builtins")):
+                continue
+            for value in vars(klass).values():
+                if _isinstance(value, (staticmethod, classmethod)):
+                    value = value.__func__
+                if _isinstance(value, property):
+                    value = value.fget
+                if _isinstance(value, types.FunctionType):
+                    found.append(value)
+        return found
+    if _isinstance(obj, torch.nn.Module):
+        return _functions_of(type(obj))
+    return []
+
+
+_SENTINEL = object()
+
+
+def _scan(obj, forbidden: list[tuple[str, object]], seen: set[int]) -> str | None:
+    """Return the dotted path of a forbidden object that `obj`'s code reaches, or None.
+
+    Follows global names, attribute chains (`F.scaled_dot_product_attention`,
+    `torch.nn.functional.layer_norm`), aliases (`from ... import ... as x`), closures and the
+    student's own helper functions and classes defined in the same notebook.
+    """
+    names = {path.rpartition(".")[2]: path for path, _ in forbidden}
+
+    def hit(value) -> str | None:
+        for path, target in forbidden:
+            if value is target:
+                return path
+        return None
+
+    for fn in _functions_of(obj):
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        for direct in [fn.__code__]:
+            for code in _code_objects(direct):
+                closure = {}
+                if code is fn.__code__ and fn.__closure__:
+                    for name, cell in zip(code.co_freevars, fn.__closure__):
+                        with contextlib.suppress(ValueError):
+                            closure[name] = cell.cell_contents
+                current = _SENTINEL
+                uses_dynamic_lookup = False
+                for ins in dis.get_instructions(code):
+                    op, arg = ins.opname, ins.argval
+                    if op in ("LOAD_GLOBAL", "LOAD_NAME"):
+                        current = fn.__globals__.get(arg, _getattr(builtins, arg, _SENTINEL))
+                        if arg in ("getattr", "eval", "exec", "__import__"):
+                            uses_dynamic_lookup = True
+                    elif op in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
+                        current = closure.get(arg, _SENTINEL)
+                    elif op in ("LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM"):
+                        if current is not _SENTINEL:
+                            current = _getattr(current, arg, _SENTINEL)
+                        elif arg in names and ins.opname != "IMPORT_FROM":
+                            return names[arg]
+                        if op == "IMPORT_FROM" and arg in names:
+                            return names[arg]
+                    elif op == "IMPORT_NAME":
+                        import sys
+
+                        current = sys.modules.get(arg, _SENTINEL)
+                    elif op == "LOAD_CONST" and _isinstance(arg, str) and uses_dynamic_lookup and arg in names:
+                        return names[arg]
+                    else:
+                        current = _SENTINEL
+                    if current is not _SENTINEL:
+                        found = hit(current)
+                        if found:
+                            return found
+                        # Follow the student's own helpers defined in the notebook.
+                        module = _getattr(current, "__module__", None)
+                        if module == fn.__module__ and (
+                            _isinstance(current, types.FunctionType) or inspect.isclass(current)
+                        ):
+                            found = _scan(current, forbidden, seen)
+                            if found:
+                                return found
+    return None
+
+
+def refuse_delegation(obj, subject: str, reference: str | None = None) -> None:
+    """Fail if `obj` (a student function or class) reaches a forbidden implementation in its code.
+
+    `subject` is a key of FORBIDDEN_CALLS; `reference` is the name of the same component in
+    `transformer_reference` (e.g. "scaled_dot_product_attention"), which is forbidden too.
+    """
+    found = _scan(obj, _forbidden(subject, reference), set())
+    if found:
+        raise DelegationError(_delegation_message(_getattr(obj, "__name__", type(obj).__name__), found))
+
+
+@contextlib.contextmanager
+def no_delegation(exercise: str, subject: str, reference: str | None = None):
+    """Inside this block, any call to a forbidden implementation fails the exercise.
+
+    Complements `refuse_delegation` (which reads code) by watching what actually runs: module
+    attributes are swapped for recording wrappers and forbidden classes' `forward` is wrapped.
+    """
+    calls: list[str] = []
+    patches: list[tuple[object, str, object]] = []
+
+    def recorder(path, original):
+        @functools.wraps(original)
+        def wrapped(*args, **kwargs):
+            calls.append(path)
+            return original(*args, **kwargs)
+
+        return wrapped
+
+    for path, target in _forbidden(subject, reference):
+        if inspect.isclass(target):
+            forward = target.__dict__.get("forward")
+            if forward is not None:
+                patches.append((target, "forward", forward))
+                setattr(target, "forward", recorder(path, forward))
+            continue
+        # Every module (and class) that exposes the same object under any name.
+        owners = [transformer_reference, *_reference_modules(), torch, torch.nn.functional, torch.special, torch.Tensor]
+        for owner in owners:
+            for name, value in list(vars(owner).items()):
+                if value is target:
+                    patches.append((owner, name, value))
+                    with contextlib.suppress(AttributeError, TypeError):
+                        setattr(owner, name, recorder(path, value))
+    try:
+        yield
+    finally:
+        for owner, name, value in reversed(patches):
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(owner, name, value)
+    if calls:
+        raise DelegationError(_delegation_message(exercise, calls[0]))
+
+
+def guarded(obj, subject: str, reference: str | None = None) -> Callable:
+    """Refuse delegation in `obj`'s code, then return a callable that runs it under `no_delegation`."""
+    refuse_delegation(obj, subject, reference)
+    name = _getattr(obj, "__name__", type(obj).__name__)
+
+    @functools.wraps(obj)
+    def run(*args, **kwargs):
+        with no_delegation(name, subject, reference):
+            return obj(*args, **kwargs)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers for building inputs.
+# ---------------------------------------------------------------------------------------------
+def seeded(seed: int) -> torch.Generator:
+    """A CPU generator with a fixed seed, so checks never depend on the global RNG state."""
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(*shape: int, seed: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
+    """Standard-normal tensor from its own seeded generator (independent of student RNG use)."""
+    return (torch.randn(*shape, generator=seeded(seed), dtype=torch.float64) * scale).to(dtype)
+
+
+DTYPES = (torch.float32, torch.float64)
