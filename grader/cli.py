@@ -1,0 +1,204 @@
+"""The instructor command line, `python -m grader <command>` (CONTRACT.md §2).
+
+Each command is a thin wrapper: it parses arguments, calls one module (release, autograde,
+report, feedback, sample) and turns the result into output and an exit status:
+0 when everything worked, 1 when something could not be done (each problem is listed, one line
+each, naming the file), 2 for a wrong command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from grader import config
+from grader.config import DEFAULT_CELL_TIMEOUT, GraderError, Workspace
+
+WORKSPACE_HELP = (
+    "nbgrader workspace: gradebook.db and the submitted/autograded/feedback folders "
+    "(default: workspace/ in the repository, git-ignored)"
+)
+SOURCE_HELP = "folder of nbgrader source notebooks, <A>/<A>.ipynb (default: solutions/)"
+
+DESCRIPTION = """\
+Grade the course's notebooks with nbgrader.
+
+  release      regenerate course/ from solutions/ and the student bundle
+  autograde    grade submissions into the workspace's gradebook
+  report       grades.csv, cells.csv and summary.html from the gradebook
+  feedback     an HTML page per student and notebook, failures explained in words
+  sample-class write sample submissions to try the pipeline on
+
+Typical round:
+  python -m grader release
+  python -m grader autograde path/to/submissions
+  python -m grader report --out grades/
+  python -m grader feedback
+"""
+
+AUTOGRADE_EPILOG = f"""\
+SUBMISSIONS may hold, in any mix:
+  <student_id>/<assignment>/<assignment>.ipynb   nbgrader's submitted layout
+  <student_id>_<assignment>.ipynb                one notebook, as an LMS exports it
+  <student_id>_<assignment>.zip                  a zip holding <assignment>.ipynb (any folder)
+In the flat names the assignment is matched at the end: doejane_12345_67890_01_embeddings.ipynb
+is student doejane_12345_67890, assignment 01_embeddings. Student ids are ASCII letters, digits,
+'_', '-', '.', '@'. Anything that does not fit is listed at the end with the reason and is not
+graded; the others are. Exit status 1 if anything could not be graded.
+
+Unchanged submissions (same content hash as when last graded) are skipped; --force regrades
+them, e.g. after changing solutions/ or grader/checks/.
+The default per-cell timeout is {DEFAULT_CELL_TIMEOUT} s. Grading runs with NBGRADER_EXECUTION=autograde,
+so the capstone trains its reduced schedule. Warnings on stderr never cost points; exceptions do.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m grader", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's own log on stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("release", help="regenerate course/ from solutions/ (nbgrader generate_assignment)",
+                            description="Regenerate course/<A>/<A>.ipynb from solutions/ with nbgrader "
+                            "generate_assignment, and write the student bundle zip. Deterministic: a "
+                            "second run changes nothing.")
+    p.add_argument("--assignment", action="append", metavar="A",
+                   help="only this assignment (repeatable; default: every folder of solutions/)")
+    p.add_argument("--source", type=Path, default=config.SOLUTIONS_DIR, metavar="DIR", help=SOURCE_HELP)
+    p.add_argument("--course", type=Path, default=config.COURSE_DIR, metavar="DIR",
+                   help="where the student notebooks go (default: course/)")
+    p.add_argument("--bundle", type=Path, default=config.BUNDLE_PATH, metavar="ZIP",
+                   help="student bundle to write (default: dist/transformer-course-student.zip)")
+    p.add_argument("--no-bundle", action="store_true", help="do not write the student bundle")
+
+    p = commands.add_parser("autograde", help="grade submissions (nbgrader autograde)",
+                            description="Grade every submission under SUBMISSIONS with nbgrader's autograder "
+                            "into the workspace's gradebook, showing progress and an ETA on stderr.",
+                            epilog=AUTOGRADE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder of submissions (see below)")
+    p.add_argument("--workspace", type=Path, metavar="DIR", help=WORKSPACE_HELP)
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="grading processes running at once (default: 1)")
+    p.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
+                   help=f"time limit per notebook cell (default: {DEFAULT_CELL_TIMEOUT})")
+    p.add_argument("--force", action="store_true", help="regrade submissions that have not changed")
+    p.add_argument("--source", type=Path, default=config.SOLUTIONS_DIR, metavar="DIR", help=SOURCE_HELP)
+
+    p = commands.add_parser("report", help="grades.csv, cells.csv and summary.html",
+                            description="Write OUT/grades.csv (student_id,assignment,score,max_score), "
+                            "OUT/cells.csv (student_id,assignment,notebook,grade_id,score,max_score) and "
+                            "OUT/summary.html (score distribution and pass rate per test), and print the "
+                            "grade table.")
+    p.add_argument("--workspace", type=Path, metavar="DIR", help=WORKSPACE_HELP)
+    p.add_argument("--out", type=Path, required=True, metavar="OUT", help="folder for the report files")
+
+    p = commands.add_parser("feedback", help="HTML feedback per student (nbgrader generate_feedback)",
+                            description="Write <workspace>/feedback/<student>/<A>/<A>.html for every graded "
+                            "submission: each test with its points and, for a failed one, the reason in "
+                            "words. Hidden test data and the grader's code are never shown.")
+    p.add_argument("--workspace", type=Path, metavar="DIR", help=WORKSPACE_HELP)
+
+    p = commands.add_parser("sample-class", help="write sample submissions to try the pipeline on",
+                            description="Write sample submissions in nbgrader's layout, OUT/<student>/<A>/<A>.ipynb: "
+                            "alice_correct (full marks), bob_partial (in between), carol_blank (0), "
+                            "dave_broken (not JSON: reported) and erin_warnings (full marks despite warnings).")
+    p.add_argument("out", type=Path, nargs="?", default=config.REPO_ROOT / "sample_class" / "submitted",
+                   metavar="OUT", help="where to write them (default: sample_class/submitted/)")
+    p.add_argument("--assignment", action="append", metavar="A",
+                   help="only this assignment (repeatable; default: every assignment)")
+    p.add_argument("--source", type=Path, default=config.SOLUTIONS_DIR, metavar="DIR", help=SOURCE_HELP)
+    return parser
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _run_release(args) -> int:
+    from grader.release import release
+
+    release(args.assignment, source_dir=args.source, course_dir=args.course,
+            bundle_path=None if args.no_bundle else args.bundle)
+    return 0
+
+
+def _run_autograde(args) -> int:
+    from grader.autograde import autograde
+    from grader.report import SubmissionGrade, grade_table
+
+    workspace = Workspace.at(args.workspace)
+    result = autograde(args.submissions, workspace, source_dir=args.source, workers=args.workers,
+                       timeout=args.timeout, force=args.force)
+    if result.graded:
+        graded = [g for g in result.graded if not g.unchanged]
+        unchanged = [g for g in result.graded if g.unchanged]
+        print(f"graded {len(graded)} submission(s), {len(unchanged)} unchanged, into {workspace.gradebook}")
+        print(grade_table([SubmissionGrade(g.student, g.assignment, g.score, g.max_score) for g in result.graded]))
+    if result.failures:
+        print(f"\ncould not grade {len(result.failures)}:")
+        for failure in result.failures:
+            print(f"  {failure}")
+        return 1
+    return 0
+
+
+def _run_report(args) -> int:
+    from grader.report import grade_table, report
+
+    submissions, cells = report(Workspace.at(args.workspace), args.out)
+    print(grade_table(submissions) if submissions else "no graded submissions yet")
+    print(f"\nwrote {args.out / 'grades.csv'}, {args.out / 'cells.csv'}, {args.out / 'summary.html'}")
+    return 0
+
+
+def _run_feedback(args) -> int:
+    from grader.feedback import generate_feedback
+
+    result = generate_feedback(Workspace.at(args.workspace))
+    if not result.pages and not result.failures:
+        print("no graded submissions yet")
+    if result.failures:
+        print(f"\nno feedback for {len(result.failures)}:")
+        for what, reason in result.failures:
+            print(f"  {what}: {reason}")
+        return 1
+    return 0
+
+
+def _run_sample_class(args) -> int:
+    from grader.sample import build_sample_class, reset
+
+    reset(args.out)
+    build_sample_class(args.out, args.assignment, source_dir=args.source)
+    return 0
+
+
+COMMANDS = {
+    "release": _run_release,
+    "autograde": _run_autograde,
+    "report": _run_report,
+    "feedback": _run_feedback,
+    "sample-class": _run_sample_class,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.verbose:
+        from grader.runner import LOG
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[nbgrader %(levelname)s] %(message)s"))
+        LOG.addHandler(handler)
+    try:
+        return COMMANDS[args.command](args)
+    except GraderError as error:
+        _err(f"error: {error}")
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130

@@ -1,0 +1,10 @@
+"""Never checks d_model, so an odd width fails with a RuntimeError (or not at all) instead of a ValueError."""
+# exercise: sinusoidal_positional_encoding
+# verdict: wrong
+def sinusoidal_positional_encoding(seq_len, d_model):
+    position = torch.arange(seq_len, dtype=torch.float64)[:, None]
+    angle = position / 10000 ** (torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    pe = torch.zeros(seq_len, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
+    return pe.float()

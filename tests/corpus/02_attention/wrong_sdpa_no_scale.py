@@ -1,0 +1,9 @@
+"""Forgets to divide the scores by sqrt(d_k)."""
+# exercise: scaled_dot_product_attention
+# verdict: wrong
+def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights

@@ -1,0 +1,11 @@
+"""Forgets the ReLU between the two linear layers."""
+# exercise: feed_forward
+# verdict: wrong
+class FeedForward(nn.Module):
+    def __init__(self, d_model, d_ff):
+        super().__init__()
+        self.linear1 = nn.Linear(d_model, d_ff)
+        self.linear2 = nn.Linear(d_ff, d_model)
+
+    def forward(self, x):
+        return self.linear2(self.linear1(x))

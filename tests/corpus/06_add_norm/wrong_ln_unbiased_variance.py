@@ -1,0 +1,12 @@
+"""Uses torch.var with its default unbiased estimator (divides by d_model - 1)."""
+# exercise: layer_norm
+# verdict: wrong
+def layer_norm(x, gamma, beta, eps=1e-5):
+    d_model = x.shape[-1]
+    if tuple(gamma.shape) != (d_model,):
+        raise ValueError("gamma must have shape (d_model,)")
+    if tuple(beta.shape) != (d_model,):
+        raise ValueError("beta must have shape (d_model,)")
+    mean = x.mean(dim=-1, keepdim=True)
+    var = x.var(dim=-1, keepdim=True)
+    return gamma * (x - mean) / torch.sqrt(var + eps) + beta

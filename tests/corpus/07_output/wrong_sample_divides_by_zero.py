@@ -1,0 +1,8 @@
+"""Has no greedy case: at temperature 0 it divides by zero and samples from nan probabilities."""
+# exercise: sample_next_token
+# verdict: wrong
+def sample_next_token(logits, temperature=1.0, generator=None):
+    if temperature < 0:
+        raise ValueError("temperature must be >= 0")
+    probs = torch.softmax(logits / temperature, dim=-1).reshape(-1, logits.shape[-1])
+    return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])

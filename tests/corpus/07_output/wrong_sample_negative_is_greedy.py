@@ -1,0 +1,8 @@
+"""Treats every temperature <= 0 as greedy instead of rejecting negative ones."""
+# exercise: sample_next_token
+# verdict: wrong
+def sample_next_token(logits, temperature=1.0, generator=None):
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = softmax_with_temperature(logits, temperature).reshape(-1, logits.shape[-1])
+    return torch.multinomial(probs, 1, generator=generator).reshape(logits.shape[:-1])

@@ -1,0 +1,7 @@
+"""Takes the softmax over the first axis instead of the vocabulary axis."""
+# exercise: softmax_with_temperature
+# verdict: wrong
+def softmax_with_temperature(logits, temperature=1.0):
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    return torch.softmax(logits / temperature, dim=0)
