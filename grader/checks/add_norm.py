@@ -7,7 +7,8 @@ Every comparison names the mistake the output matches (`mistakes=`).
 Each exercise is graded on its own: while `add_and_norm` runs, the notebook's `layer_norm` is
 replaced by this module's oracle, and `MixtureOfExperts` is checked with experts built here
 (`linear1`/`linear2` with seeded weights), so a mistake in `layer_norm` or `FeedForward` costs
-points only once.
+points only once. Every call also checks that the student's code left its input tensors
+unchanged, and a module that inherits from the course's reference class is refused like a call.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def _affine(d_model: int, seed: int, dtype):
 def _unchanged(before: torch.Tensor, after: torch.Tensor, name: str, fn: str) -> None:
     if not torch.equal(before, after):
         raise AssertionError(
-            f"{fn} changed its input `{name}` in place (for example with `-=`, `+=` or `.sub_()`). "
+            f"{fn} changed its input `{name}` in place (for example with `-=`, `+=`, `/=` or `.sub_()`). "
             "Compute a new tensor and leave the caller's tensors untouched."
         )
 

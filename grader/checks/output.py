@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import math
-import types
 
 import torch
 from torch import nn
 
 import transformer_reference
+# Helpers shared with add_norm (kept in one place; candidates for common.py): drop mistakes that
+# pass as correct, refuse in-place changes of the inputs, grade an exercise with a correct stand-in
+# for the notebook's earlier helper.
+from grader.checks.add_norm import _distinct, _grade_alone, _guarded
 from grader.checks.common import (
     DTYPES,
     DelegationError,
     check,
     expect_close,
     expect_tensor,
-    guarded,
     is_close,
     no_delegation,
     randn,
@@ -38,53 +40,6 @@ from grader.checks.common import (
 _isinstance = isinstance  # captured before student code runs (see common.py)
 _issubclass = issubclass
 _getattr = getattr
-
-
-def _distinct(mistakes: dict, expected: torch.Tensor) -> dict:
-    """Drop mistakes whose output passes as correct on this input (they cannot be the reason for a failure)."""
-    return {text: wrong for text, wrong in mistakes.items() if not is_close(wrong, expected)}
-
-
-def _unchanged(before: torch.Tensor, after: torch.Tensor, name: str, fn: str) -> None:
-    if not torch.equal(before, after):
-        raise AssertionError(
-            f"{fn} changed its input `{name}` in place (for example with `/=` or `.div_()`). "
-            "Compute a new tensor and leave the caller's tensors untouched."
-        )
-
-
-def _guarded(obj, subject: str, reference: str, names: tuple[str, ...]):
-    """`guarded(...)`, and after every call check that no tensor argument was changed in place.
-
-    `names` are the positional parameter names, used in the message.
-    """
-    run = guarded(obj, subject, reference)
-    label = _getattr(obj, "__name__", type(obj).__name__)
-
-    def checked(*args, **kwargs):
-        inputs = [(names[i] if i < len(names) else f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-        saved = [(name, a, a.clone()) for name, a in inputs if _isinstance(a, torch.Tensor)]
-        result = run(*args, **kwargs)
-        for name, tensor, before in saved:
-            _unchanged(before, tensor, name, label)
-        return result
-
-    return checked
-
-
-@contextlib.contextmanager
-def _grade_alone(fn, name: str, stand_in):
-    """While grading `fn`, replace the notebook's own helper `name` (if defined there) with `stand_in`."""
-    namespace = _getattr(fn, "__globals__", None)
-    current = namespace.get(name) if _isinstance(namespace, dict) else None
-    swap = _isinstance(current, types.FunctionType) and current.__module__ == fn.__module__
-    if swap:
-        namespace[name] = stand_in
-    try:
-        yield
-    finally:
-        if swap:
-            namespace[name] = current
 
 
 # ---------------------------------------------------------------------------------------------
