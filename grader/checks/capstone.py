@@ -37,6 +37,7 @@ from grader.checks.common import (
     refuse_delegation,
     seeded,
 )
+import transformer_reference.training  # noqa: F401  (its train_step and generate are the forbidden references)
 from transformer_reference.attention import causal_mask, padding_mask
 from transformer_reference.models import DecoderOnlyLM, EncoderDecoder
 
@@ -327,8 +328,8 @@ def seq2seq_source(Seq2SeqTransformer):
                     + (", using the model's pad_id rather than 0." if pad_id else ".")
                 )
             changed = src.clone()
-            changed[:, 0] = (src[:, 0] % (V_SRC - 1)) + 1 if pad_id == 0 else (src[:, 0] + 1) % V_SRC
-            changed[:, 0][changed[:, 0] == pad_id] = (pad_id + 1) % V_SRC
+            new = (src[:, 0] + 1) % V_SRC
+            changed[:, 0] = torch.where(new == pad_id, (new + 1) % V_SRC, new)  # another real token
             out = _forward(model, described, changed, tgt)
             if is_close(out, base):
                 raise AssertionError(
@@ -454,8 +455,11 @@ def _sgd_copy_into(target, model, src, tgt_in, tgt_out, pad_id, lr) -> None:
         torch.nn.utils.vector_to_parameters(flat, target.parameters())
 
 
-def _as_scalar(value: float) -> torch.Tensor:
-    return torch.tensor(value, dtype=torch.float64)
+def _as_scalar(value) -> torch.Tensor:
+    """A loss as a float64 tensor of shape (1,) (expect_close compares tensors with at least one axis)."""
+    if _isinstance(value, torch.Tensor):
+        return value.detach().double().reshape(1)
+    return torch.tensor([value], dtype=torch.float64)
 
 
 @check
@@ -466,8 +470,8 @@ def train_step_loss(train_step):
         model = _reference_seq2seq(1500 + i, pad_id=pad_id, dtype=dtype).train()
         src, tgt_in, tgt_out = _step_batch(pad_id, seed=1510 + i)
         with torch.no_grad():
-            expected = _reference_loss(model, src, tgt_in, tgt_out, pad_id).double()
-        mistakes = {k: v.double().reshape(()) for k, v in _loss_mistakes(model, src, tgt_in, tgt_out, pad_id, 0.5).items()}
+            expected = _as_scalar(_reference_loss(model, src, tgt_in, tgt_out, pad_id))
+        mistakes = {k: _as_scalar(v) for k, v in _loss_mistakes(model, src, tgt_in, tgt_out, pad_id, 0.5).items()}
         optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
         described = f"train_step(model, optimizer, src, tgt_in, tgt_out, pad_id={pad_id}) ({dtype} model)"
         loss = _run_step(run, model, optimizer, src, tgt_in, tgt_out, pad_id, described)
@@ -569,7 +573,7 @@ def train_step_language_model(train_step):
     tokens = torch.randint(2, 13, (3, 9), generator=g)
     tgt_in, tgt_out = tokens[:, :-1], tokens[:, 1:]
     with torch.no_grad():
-        expected_loss = _reference_loss(model, None, tgt_in, tgt_out, 0).double()
+        expected_loss = _as_scalar(_reference_loss(model, None, tgt_in, tgt_out, 0))
     expected, _ = _sgd_after(model, None, tgt_in, tgt_out, 0, 0.5)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     described = "train_step(language_model, optimizer, None, tgt_in, tgt_out, pad_id=0)"
@@ -619,7 +623,7 @@ class _Probe(nn.Module):
 
 
 def _length_rule(vocab_size: int):
-    """Last-position logits that prefer token (T + 1) % V, where T is the input length (never the decoy 0 ... mostly)."""
+    """Last-position logits that prefer token (T % (V - 1)) + 1, where T is the input length (never the decoy 0)."""
 
     def last(ids):
         B, T = ids.shape
@@ -782,7 +786,7 @@ def generate_generator(generate):
         )
 
 
-# A two-state-per-token Markov chain: the next-token logits depend on the last token only.
+# A Markov chain: the next-token logits depend on the last token only (row = last token).
 _TABLE = torch.tensor([
     [0.9, -0.4, 0.3, 0.0, -0.8],
     [-0.2, 0.6, -0.5, 0.4, 0.1],

@@ -373,7 +373,11 @@ def refuse_delegation(obj, subject: str, reference: str | None = None) -> None:
     `subject` is a key of FORBIDDEN_CALLS; `reference` is the name of the same component in
     `transformer_reference` (e.g. "scaled_dot_product_attention"), which is forbidden too.
     """
-    found = _scan(obj, _forbidden(subject, reference), set())
+    forbidden = _forbidden(subject, reference)
+    found = None
+    if inspect.isclass(obj):  # `class Mine(nn.LayerNorm): pass` inherits the whole exercise
+        found = next((path for klass in obj.__mro__[1:] for path, target in forbidden if klass is target), None)
+    found = found or _scan(obj, forbidden, set())
     if found:
         raise DelegationError(_delegation_message(_getattr(obj, "__name__", type(obj).__name__), found))
 

@@ -425,7 +425,7 @@ def decoder64(x, memory, p, H, tgt_mask=None, memory_mask=None, variant="correct
 
     def cross_attn(h):
         if variant == "cross_is_self":
-            return mha64(h, h, h, ca_w, H, self_mask)
+            return mha64(h, h, h, ca_w, H, cross_mask)
         if variant == "cross_q_from_memory":
             return mha64(memory, h, h, ca_w, H, None)
         if variant == "cross_k_from_x":
@@ -440,8 +440,11 @@ def decoder64(x, memory, p, H, tgt_mask=None, memory_mask=None, variant="correct
     if variant == "no_cross":
         sublayers = [sublayers[0], sublayers[2]]
         norms = ("norm1", "norm3")
+    block_input = x
     for i, (f, norm) in enumerate(zip(sublayers, norms)):
-        if variant == "prenorm":
+        if variant == "cross_from_input" and i == 1:
+            x = _ln64(x + f(block_input), p, norm)
+        elif variant == "prenorm":
             x = x + f(_ln64(x, p, norm))
         elif variant == "norm_then_add":
             x = x + _ln64(f(x), p, norm)
@@ -474,6 +477,8 @@ DECODER_MISTAKES = {
     "ff_before_cross": "the feed-forward sublayer comes before cross attention; the order is self-attention, "
     "cross attention, feed-forward",
     "norm1_everywhere": "you used norm1 after every sublayer; each sublayer has its own norm (norm1, norm2, norm3)",
+    "cross_from_input": "cross attention asks with the block's input x instead of the output of the self-attention "
+    "sublayer: x = norm1(x + self_attn(...)) first, then cross_attn(x, memory, memory, ...) with that new x",
     "cross_q_from_memory": "cross attention takes its queries from memory: the decoder asks (queries from x), "
     "the encoder output answers (keys and values from memory)",
     "cross_k_from_x": "cross attention takes its keys from the decoder: keys and values both come from memory",
@@ -636,7 +641,8 @@ def decoder_block_causal(DecoderBlock):
     if still < 1e-6:
         raise AssertionError(
             f"Changing the last source position (S-1 = {S - 1}) did not change the output at target position 0. "
-            "Cross attention has no causal mask: every decoder position may look at every (real) source position."
+            "Every decoder position must look at every (real) source position through cross attention: "
+            "cross attention has no causal mask."
         )
 
 

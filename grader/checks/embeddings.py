@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from grader.checks.attention import call, expect
 from grader.checks.common import DTYPES, check, expect_close, expect_tensor, guarded, is_close, randn, seeded
 
 _isinstance = isinstance  # captured before student code runs (see common.py)
@@ -27,16 +28,6 @@ _getattr = getattr
 _dict, _list, _int, _str = dict, list, int, str
 
 PAD, UNK = "<pad>", "<unk>"
-
-
-def _call(run, described: str, *args, hint: str = ""):
-    """Call the student's function; turn an unexpected exception into a message that says what was asked."""
-    try:
-        return run(*args)
-    except AssertionError:
-        raise
-    except Exception as err:
-        raise AssertionError(f"{described} raised {type(err).__name__}: {str(err)[:200]}. {hint}".strip()) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,8 +58,8 @@ def _vocabulary_mistakes(tokens) -> dict:
             {t: i for i, t in enumerate(distinct)},
         "the special tokens are swapped: \"<pad>\" must have id 0 and \"<unk>\" id 1":
             {UNK: 0, PAD: 1, **{t: i + 2 for i, t in enumerate(distinct)}},
-        "a repeated token got a new id each time it appeared (so some ids are skipped); give each distinct "
-        "token one id, the next free one, only the first time you see it":
+        "you used each token's position in the list as its id, so after a repeated token the ids skip numbers; "
+        "give each distinct token the next free id (len(vocab)) the first time you see it":
             {PAD: 0, UNK: 1, **{t: tokens.index(t) + 2 for t in distinct}},
         "a repeated token's id was overwritten by its position at the last appearance; give each distinct "
         "token one id, the next free one, only the first time you see it (check `if token not in vocab`)":
@@ -90,7 +81,7 @@ def vocabulary_special_ids(build_vocabulary):
     run = guarded(build_vocabulary, "none", "Vocabulary")
     for tokens in _TOKEN_LISTS + [[]]:
         described = f"build_vocabulary({tokens!r})"
-        vocab = _call(run, described, list(tokens))
+        vocab = call(run, described, list(tokens))
         if not _isinstance(vocab, _dict):
             raise AssertionError(f"{described} should return a dict (token -> id), but it returned {type(vocab).__name__}.")
         for special, want in ((PAD, 0), (UNK, 1)):
@@ -112,7 +103,7 @@ def vocabulary_order(build_vocabulary):
     for tokens in _TOKEN_LISTS:
         given = list(tokens)
         described = f"build_vocabulary({tokens!r})"
-        vocab = _call(run, described, given)
+        vocab = call(run, described, given)
         if given != tokens:
             raise AssertionError(f"{described} changed the list it was given; build a new dict and leave the tokens alone.")
         if not _isinstance(vocab, _dict):
@@ -161,7 +152,7 @@ def _check_encode(encode, cases) -> None:
     for vocab_tokens, tokens in cases:
         vocab = _vocabulary(vocab_tokens)
         described = f"encode({tokens!r}, vocab) with vocab = {_show(vocab, 12)}"
-        ids = _call(
+        ids = call(
             run, described, list(tokens), dict(vocab),
             hint="Look every token up in the dict; a token that is not in it gets vocab[\"<unk>\"] (use vocab.get).",
         )
@@ -224,14 +215,14 @@ def _check_lookup(fn, name: str, subject_reference: str, high_ids: bool, shapes)
             # Without high_ids the ids avoid the last rows, so a one-hot width taken from the ids shows.
             ids = _ids(shape, 11, seed=110 + n, high=None if high_ids else 8)
             described = f"{name}(token_ids of shape {shape}, {dtype} table of shape (11, 6))"
-            hint = ""
+            hint = "Index the rows of the table, table[token_ids]: row i is the vector of token id i."
             if name == "one_hot_embedding":
                 hint = (
                     "Build the one-hot vectors with V = table.shape[0] classes (F.one_hot(token_ids, num_classes=V)), "
                     "convert them to the table's dtype, then multiply: one_hot @ table."
                 )
-            out = _call(run, described, ids.clone(), table.clone(), hint=hint)
-            expect_close(out, table[ids], described, mistakes=_lookup_mistakes(ids, table), hint=hint)
+            out = call(run, described, ids.clone(), table.clone(), hint=hint)
+            expect(out, table[ids], described, mistakes=_lookup_mistakes(ids, table), hint=hint)
 
 
 @check
@@ -258,7 +249,7 @@ def one_hot_embedding_gradient(one_hot_embedding):
     run = guarded(one_hot_embedding, "embedding", "one_hot_embedding")
     ids = torch.tensor([[1, 4, 1], [0, 4, 6]])
     table = randn(8, 3, seed=130).requires_grad_(True)
-    out = _call(run, "one_hot_embedding(token_ids of shape (2, 3), table of shape (8, 3))", ids, table)
+    out = call(run, "one_hot_embedding(token_ids of shape (2, 3), table of shape (8, 3))", ids, table)
     expect_tensor(out, "one_hot_embedding(token_ids of shape (2, 3), table of shape (8, 3))", shape=(2, 3, 3))
     if not out.requires_grad:
         raise AssertionError(
@@ -332,14 +323,14 @@ def _check_pe(sinusoidal_positional_encoding, sizes) -> None:
     run = guarded(sinusoidal_positional_encoding, "none", "sinusoidal_positional_encoding")
     for seq_len, d_model in sizes:
         described = f"sinusoidal_positional_encoding(seq_len={seq_len}, d_model={d_model})"
-        pe = _call(run, described, seq_len, d_model)
+        pe = call(run, described, seq_len, d_model)
         expect_tensor(pe, described, shape=(seq_len, d_model))
         if pe.dtype != torch.float32:
             raise AssertionError(
                 f"{described} should be float32 (the dtype of the model's embeddings), but it is {pe.dtype}. "
                 "Compute in float64 if you like, then convert with .float() / .to(torch.float32)."
             )
-        expect_close(
+        expect(
             pe, _pe_oracle(seq_len, d_model).float(), described,
             mistakes=_pe_mistakes(seq_len, d_model), **_PE_TOLERANCE,
             hint="PE[p, 2i] = sin(p / 10000^(2i/d_model)), PE[p, 2i+1] = cos(p / 10000^(2i/d_model)), p = 0, 1, ...",
@@ -364,7 +355,7 @@ def pe_shape_dtype(sinusoidal_positional_encoding):
     run = guarded(sinusoidal_positional_encoding, "none", "sinusoidal_positional_encoding")
     for seq_len, d_model in [(1, 2), (1, 64), (17, 2), (9, 10), (33, 12)]:
         described = f"sinusoidal_positional_encoding(seq_len={seq_len}, d_model={d_model})"
-        pe = _call(run, described, seq_len, d_model)
+        pe = call(run, described, seq_len, d_model)
         if _isinstance(pe, torch.Tensor) and tuple(pe.shape) == (d_model, seq_len) and seq_len != d_model:
             raise AssertionError(
                 f"{described} has shape {tuple(pe.shape)}, transposed: it should be (seq_len, d_model) = "

@@ -105,10 +105,15 @@ def reversal_batch(
     return encode_reversal(reversal_examples(batch_size, min_len, max_len, held_out, generator))
 
 
-def decode_reversal(ids: Sequence[int] | torch.Tensor) -> str:
-    """Ids -> readable text, e.g. ``[1, 7, 4, 6, 2]`` -> ``"<bos>414<eos>"``; padding is dropped."""
+def decode_reversal(ids: Sequence[int] | torch.Tensor, stop_at_eos: bool = False) -> str:
+    """Ids -> readable text, e.g. ``[1, 7, 4, 6, 2]`` -> ``"<bos>414<eos>"``; padding is dropped.
+
+    With ``stop_at_eos``, everything after the first <eos> (what a decoder writes after it is done) is dropped.
+    """
     if isinstance(ids, torch.Tensor):
         ids = ids.tolist()
+    if stop_at_eos and REVERSAL_EOS in ids:
+        ids = ids[: ids.index(REVERSAL_EOS) + 1]
     return "".join(REVERSAL_TOKENS[i] for i in ids if i != REVERSAL_PAD)
 
 
@@ -180,8 +185,8 @@ def _docstrings_of(module) -> list[str]:
 def docstring_corpus(modules: Sequence[str] = DOCSTRING_MODULES) -> str:
     """The docstrings of ``modules``, cleaned up and joined by blank lines: a text of ~1 MB.
 
-    Deterministic for a given Python version. Modules that cannot be imported (e.g. ``turtle``
-    without Tk) are skipped. Docstrings are dedented (``inspect.cleandoc``), characters outside
+    Deterministic for a given Python version. A module that cannot be imported (a stripped-down
+    installation) is skipped. Docstrings are dedented (``inspect.cleandoc``), characters outside
     ``CORPUS_ALPHABET`` are dropped, and each docstring appears once. Under ``python -OO``
     docstrings are stripped and the corpus is empty (a ValueError says so).
     """
@@ -238,10 +243,11 @@ def unigram_bits_per_char(train: torch.Tensor, val: torch.Tensor, vocab_size: in
     """Cross-entropy (bits per character) on ``val`` of character frequencies counted on ``train``.
 
     p(c) = (count(c) + alpha) / (N + alpha V): add-alpha smoothing so unseen characters cost a finite amount.
+    Like :func:`bigram_bits_per_char`, it scores ``val[1:]``.
     """
     counts = torch.bincount(train, minlength=vocab_size).double() + alpha  # (V,)
     log_p = counts.log() - counts.sum().log()  # (V,)
-    return float(-log_p[val].mean() / math.log(2))
+    return float(-log_p[val[1:]].mean() / math.log(2))
 
 
 def bigram_bits_per_char(train: torch.Tensor, val: torch.Tensor, vocab_size: int, alpha: float = 0.1) -> float:

@@ -1,0 +1,20 @@
+"""Normalises each sublayer output and then adds the residual: x + norm(sublayer(x))."""
+# exercise: decoder_block
+# verdict: wrong
+class DecoderBlock(nn.Module):
+    def __init__(self, d_model, num_heads, d_ff):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, num_heads)
+        self.cross_attn = MultiHeadAttention(d_model, num_heads)
+        self.feed_forward = FeedForward(d_model, d_ff)
+        self.norm1 = LayerNorm(d_model)
+        self.norm2 = LayerNorm(d_model)
+        self.norm3 = LayerNorm(d_model)
+
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+        self_mask = causal_mask(x.shape[1])
+        if tgt_mask is not None:
+            self_mask = self_mask & tgt_mask
+        x = x + self.norm1(self.self_attn(x, x, x, self_mask))
+        x = x + self.norm2(self.cross_attn(x, memory, memory, memory_mask))
+        return x + self.norm3(self.feed_forward(x))

@@ -1,0 +1,21 @@
+"""Pre-norm: normalises before each sublayer and adds the residual afterwards."""
+# exercise: decoder_block
+# verdict: wrong
+class DecoderBlock(nn.Module):
+    def __init__(self, d_model, num_heads, d_ff):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, num_heads)
+        self.cross_attn = MultiHeadAttention(d_model, num_heads)
+        self.feed_forward = FeedForward(d_model, d_ff)
+        self.norm1 = LayerNorm(d_model)
+        self.norm2 = LayerNorm(d_model)
+        self.norm3 = LayerNorm(d_model)
+
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+        self_mask = causal_mask(x.shape[1])
+        if tgt_mask is not None:
+            self_mask = self_mask & tgt_mask
+        x = x + self.self_attn(self.norm1(x), self.norm1(x), self.norm1(x), self_mask)
+        h = self.norm2(x)
+        x = x + self.cross_attn(h, memory, memory, memory_mask)
+        return x + self.feed_forward(self.norm3(x))

@@ -1,0 +1,12 @@
+"""Own attention that divides the scores by sqrt(d_model) instead of sqrt(d_head)."""
+# exercise: cross_attention
+# verdict: wrong
+def cross_attention(decoder_x, encoder_out, mha, src_mask=None):
+    q = split_heads(mha.w_q(decoder_x), mha.num_heads)
+    k = split_heads(mha.w_k(encoder_out), mha.num_heads)
+    v = split_heads(mha.w_v(encoder_out), mha.num_heads)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(decoder_x.shape[-1])
+    if src_mask is not None:
+        scores = scores.masked_fill(~src_mask.unsqueeze(-3), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return mha.w_o(merge_heads(weights @ v)), weights

@@ -1,0 +1,12 @@
+"""Returns the loss recomputed after the update instead of the batch's loss before it."""
+# exercise: train_step
+# verdict: wrong
+def train_step(model, optimizer, src, tgt_in, tgt_out, pad_id):
+    logits = model(tgt_in) if src is None else model(src, tgt_in)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=pad_id)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        logits = model(tgt_in) if src is None else model(src, tgt_in)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=pad_id).item()
