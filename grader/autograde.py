@@ -20,9 +20,13 @@ were last graded (unless --force); bring the workspace gradebook in line with so
 (nbgrader generate_assignment, which stores the hidden tests that autograde puts back); copy
 each submission into workspace/submitted/; run nbgrader's Autograde converter on it.
 
-`--workers N` runs N grading processes. SQLite takes one writer at a time, so each worker grades
-into its own copy of the gradebook and the main process, the only writer of the real gradebook,
-merges each finished submission into it (`merge_submission`).
+Grading always happens in worker processes (`--workers N`, default 1). SQLite takes one writer at
+a time, so each worker grades into its own copy of the gradebook and the main process, the only
+writer of the real gradebook, merges each finished submission into it (`merge_submission`).
+A worker that exceeds `--notebook-timeout` on one submission, or dies, is killed together with its
+kernel and replaced by a fresh worker on a fresh gradebook copy; that submission is reported as
+failed with the reason, and the others are unaffected. A failed submission leaves nothing in the
+gradebook or in autograded/, and is tried again on the next run.
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import shutil
 import sys
 import time
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +49,8 @@ from nbgrader.converters import Autograde
 
 from grader.config import (
     DEFAULT_CELL_TIMEOUT,
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_NOTEBOOK_TIMEOUT,
     SOLUTIONS_DIR,
     STUDENT_ID,
     GraderError,
@@ -273,6 +279,28 @@ def _read_zip(path: Path, wanted: list[str]) -> tuple[dict[str, bytes], str | No
 # ---------------------------------------------------------------------------------------------
 # Grading
 # ---------------------------------------------------------------------------------------------
+def without_duplicate_ids(content: bytes) -> bytes:
+    """The notebook with each nbgrader grade id on one cell only (the last, as nbgrader's own
+    DeduplicateIds keeps); earlier copies become plain cells, which still run.
+
+    nbgrader 0.9.6's DeduplicateIds leaves `"nbgrader": {}` on the copies, and then
+    OverwriteCells fails with `KeyError: 'grade_id'`, dropping the whole submission. Notebooks
+    without duplicates are returned byte for byte.
+    """
+    nb = nbformat.reads(content.decode("utf-8"), as_version=4)
+    seen: set[str] = set()
+    changed = False
+    for cell in reversed(nb.cells):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            continue
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+            changed = True
+        seen.add(grade_id)
+    return nbformat.writes(nb).encode("utf-8") if changed else content
+
+
 def stage(submission: Submission, workspace: Workspace) -> None:
     """Copy a submission into workspace/submitted/<student>/<assignment>/ (nbgrader's layout)."""
     folder = workspace.step("submitted") / submission.student / submission.assignment
@@ -280,7 +308,7 @@ def stage(submission: Submission, workspace: Workspace) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for name, content in submission.notebooks.items():
-        (folder / name).write_bytes(content)
+        (folder / name).write_bytes(without_duplicate_ids(content))
     if submission.timestamp is not None:
         (folder / "timestamp.txt").write_bytes(submission.timestamp)
 
@@ -330,18 +358,256 @@ def merge_submission(source_url: str, target_url: str, assignment: str, student:
         target.db.commit()
 
 
-_WORKER: dict = {}
+# ---------------------------------------------------------------------------------------------
+# Worker processes
+# ---------------------------------------------------------------------------------------------
+def _worker_main(conn, root: str, timeout: int) -> None:
+    """A grading process: the first message names its gradebook copy (it starts, and imports
+    nbgrader, while the main process is still preparing the gradebook); then it grades
+    (student, assignment) requests into that copy."""
+    try:
+        db_path = conn.recv()
+    except (EOFError, KeyboardInterrupt):
+        return
+    if db_path is None:
+        return
+    db_url = f"sqlite:///{db_path}"
+    config = nbgrader_config(Path(root), db_url, timeout=timeout)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if task is None:
+            return
+        student, assignment = task
+        start = time.monotonic()
+        result = run_converter(Autograde, config, assignment_id=assignment, student_id=student)
+        conn.send((result.success, result.error, time.monotonic() - start, db_url))
 
 
-def _worker_start(databases, root: str, timeout: int) -> None:
-    _WORKER["db_url"] = f"sqlite:///{databases.get()}"
-    _WORKER["config"] = nbgrader_config(Path(root), _WORKER["db_url"], timeout=timeout)
+class _Worker:
+    """One grading process with its own copy of the gradebook; killed with its kernels on demand."""
+
+    def __init__(self, context, name: str, workspace: Workspace, timeout: int):
+        self.name = name
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_worker_main, args=(child, str(workspace.root), timeout),
+            name=f"grader-worker-{name}", daemon=True,
+        )
+        self.process.start()
+        child.close()
+        self.task: Submission | None = None
+        self.started = 0.0
+
+    def attach(self, workspace: Workspace) -> "_Worker":
+        """Give the worker its copy of the (now complete) gradebook."""
+        db_path = workspace.workers_dir / f"gradebook-{self.name}.db"
+        shutil.copyfile(workspace.gradebook, db_path)
+        self.conn.send(str(db_path))
+        return self
+
+    def send(self, sub: Submission) -> None:
+        self.task, self.started = sub, time.monotonic()
+        self.conn.send((sub.student, sub.assignment))
+
+    def kill(self) -> None:
+        """Kill the process and everything it started (kernels run in their own session)."""
+        try:
+            import psutil
+
+            tree = psutil.Process(self.process.pid).children(recursive=True)
+        except Exception:  # psutil missing or the process already gone
+            tree = []
+        for proc in tree:
+            try:
+                proc.kill()
+            except Exception:
+                pass
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(10)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(30)
+        if self.process.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
 
 
-def _worker_grade(student: str, assignment: str) -> tuple[bool, str, float, str]:
+def _start_workers(workspace: Workspace, workers: int, timeout: int) -> list[_Worker]:
+    """Start `workers` grading processes (they wait for `attach`); call inside the kernel environment."""
+    context = multiprocessing.get_context("spawn")
+    return [_Worker(context, f"0-{index}", workspace, timeout) for index in range(workers)]
+
+
+def _grade_with_workers(todo: list[Submission], workspace: Workspace, workers: int, timeout: int,
+                        notebook_timeout: float, finish, started: list[_Worker] = ()) -> None:
+    """Grade `todo` with `workers` processes (module docstring); a submission whose grading takes
+    longer than `notebook_timeout` seconds, or whose process dies, fails with a reason, and its
+    worker is replaced by a fresh one."""
+    context = multiprocessing.get_context("spawn")
+    folder = workspace.workers_dir
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    queue = list(reversed(todo))
+    generation = 0
+
+    def new_worker() -> _Worker:
+        nonlocal generation
+        generation += 1
+        return _Worker(context, str(generation), workspace, timeout).attach(workspace)
+
+    pool = [worker.attach(workspace) for worker in started[:workers]]
+    for worker in started[workers:]:
+        worker.stop()
+    try:
+        pool += [new_worker() for _ in range(workers - len(pool))]
+        while queue or any(w.task for w in pool):
+            for worker in pool:
+                if worker.task is None and queue:
+                    worker.send(queue.pop())
+            busy = [w for w in pool if w.task is not None]
+            now = time.monotonic()
+            wait_for = max(0.0, min(w.started + notebook_timeout for w in busy) - now)
+            multiprocessing.connection.wait(
+                [w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=wait_for + 0.05)
+            for index, worker in enumerate(pool):
+                sub = worker.task
+                if sub is None:
+                    continue
+                outcome = None
+                try:
+                    if worker.conn.poll():
+                        outcome = worker.conn.recv()
+                except (EOFError, OSError):
+                    pass
+                if outcome is not None:
+                    worker.task = None
+                    finish(sub, *outcome)
+                    continue
+                seconds = time.monotonic() - worker.started
+                if not worker.process.is_alive():
+                    reason = f"the grading process died (exit code {worker.process.exitcode})"
+                elif seconds > notebook_timeout:
+                    reason = (f"grading took longer than the notebook time limit of {notebook_timeout:g} s "
+                              "(--notebook-timeout); stopped")
+                else:
+                    continue
+                worker.kill()
+                pool[index] = new_worker()
+                finish(sub, False, reason, seconds, None)
+    finally:
+        for worker in pool:
+            if worker.task is None:
+                worker.stop()
+            else:
+                worker.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# A Dask cluster (--dask ADDRESS)
+# ---------------------------------------------------------------------------------------------
+def _kill_tree(pid: int) -> None:
+    try:
+        import psutil
+
+        root = psutil.Process(pid)
+        for proc in root.children(recursive=True) + [root]:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+    except Exception:
+        pass
+
+
+def _task_main() -> None:
+    """Entry point of one grading subprocess started by `grade_in_subprocess`: argv[1] is JSON."""
+    args = json.loads(sys.argv[1])
+    config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", timeout=args["timeout"])
+    result = run_converter(Autograde, config, assignment_id=args["assignment"], student_id=args["student"])
+    print("\n" + json.dumps([result.success, result.error]), flush=True)
+
+
+def grade_in_subprocess(student: str, assignment: str, db_path: str, root: str, timeout: int,
+                        notebook_timeout: float, env: dict[str, str]) -> tuple[bool, str, float, str | None]:
+    """Grade one submission into the gradebook copy `db_path` in a fresh Python process (killed with
+    its kernel after `notebook_timeout` s). This is the task a Dask worker runs: it needs the
+    workspace at the same path and the course installed, and it starts processes with subprocess,
+    which works in daemonic Dask workers too."""
+    import os
+    import subprocess
+
     start = time.monotonic()
-    result = run_converter(Autograde, _WORKER["config"], assignment_id=assignment, student_id=student)
-    return result.success, result.error, time.monotonic() - start, _WORKER["db_url"]
+    arguments = json.dumps({"student": student, "assignment": assignment, "db_path": db_path, "root": root,
+                            "timeout": timeout})
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from grader.autograde import _task_main; _task_main()", arguments],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **env}, text=True,
+    )
+    try:
+        out, _ = process.communicate(timeout=notebook_timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(process.pid)
+        process.communicate()
+        return (False, f"grading took longer than the notebook time limit of {notebook_timeout:g} s "
+                       "(--notebook-timeout); stopped", time.monotonic() - start, None)
+    seconds = time.monotonic() - start
+    try:
+        success, error = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return False, f"the grading process died (exit code {process.returncode})", seconds, None
+    return success, error, seconds, f"sqlite:///{db_path}"
+
+
+def _grade_on_dask(todo: list[Submission], workspace: Workspace, address: str, timeout: int,
+                   notebook_timeout: float, env: dict[str, str], finish) -> None:
+    """Send each submission to the Dask scheduler at `address`; merge results as they come."""
+    import os
+
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError as error:
+        raise GraderError(f"--dask needs the 'distributed' package ({error})") from None
+    folder = workspace.workers_dir
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    env = dict(env)
+    if os.environ.get("PYTHONPATH"):
+        env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
+    try:
+        client = Client(address, timeout="20s")
+    except OSError as error:
+        raise GraderError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+    try:
+        futures = {}
+        for index, sub in enumerate(todo):
+            copy = folder / f"gradebook-dask-{index}.db"
+            shutil.copyfile(workspace.gradebook, copy)  # before any merge, so every copy is consistent
+            future = client.submit(grade_in_subprocess, sub.student, sub.assignment, str(copy), str(workspace.root),
+                                   timeout, notebook_timeout, env, pure=False, key=f"grade-{index}-{sub.key}")
+            futures[future] = sub
+        for future in dask_completed(list(futures)):
+            sub = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as crash:  # the task itself failed (worker lost, ...)
+                outcome = (False, f"the Dask task failed: {crash!r}", 0.0, None)
+            finish(sub, *outcome)
+    finally:
+        client.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _eta(seconds: float) -> str:
@@ -356,6 +622,9 @@ def autograde(
     source_dir: Path = SOLUTIONS_DIR,
     workers: int = 1,
     timeout: int = DEFAULT_CELL_TIMEOUT,
+    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    dask: str | None = None,
     force: bool = False,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> AutogradeResult:
@@ -364,6 +633,11 @@ def autograde(
         raise GraderError(f"--workers must be at least 1, got {workers}")
     if timeout < 1:
         raise GraderError(f"--timeout must be at least 1 second, got {timeout}")
+    if notebook_timeout <= timeout:
+        raise GraderError(f"--notebook-timeout ({notebook_timeout:g} s) must be longer than the per-cell "
+                          f"--timeout ({timeout} s)")
+    if memory_limit < 0:
+        raise GraderError(f"--memory-limit cannot be negative, got {memory_limit}")
     source_dir = Path(source_dir).resolve()
     submissions, failures = scan(Path(submissions_dir), source_dir)
     result = AutogradeResult(failures=failures)
@@ -383,6 +657,23 @@ def autograde(
         progress(f"nothing to grade: {len(result.graded)} submission(s) unchanged since they were graded")
         return result
 
+    env = kernel_environment(workspace.ipython_dir, memory_limit)
+    started: list[_Worker] = []
+    if not dask:  # start the workers now: they import nbgrader while the gradebook is prepared
+        with environment(**env):
+            started = _start_workers(workspace, min(workers, len(todo)), timeout)
+    try:
+        return _grade_all(todo, result, hashes, workspace, source_dir, workers, timeout, notebook_timeout,
+                          memory_limit, dask, env, started, progress)
+    finally:
+        for worker in started:
+            if worker.process.is_alive() and worker.task is None:
+                worker.stop()
+
+
+def _grade_all(todo, result, hashes, workspace, source_dir, workers, timeout, notebook_timeout, memory_limit,
+               dask, env, started, progress) -> AutogradeResult:
+    db_url = workspace.db_url
     # The gradebook learns each assignment (cells, points, hidden tests) from solutions/.
     for assignment in sorted({sub.assignment for sub in todo}):
         try:
@@ -408,6 +699,7 @@ def autograde(
         score = submission_score(db_url, sub.assignment, sub.student) if success else None
         if score is None:
             forget_submission(db_url, sub.assignment, sub.student)
+            shutil.rmtree(workspace.step("autograded") / sub.student / sub.assignment, ignore_errors=True)
             hashes.pop(sub.key, None)
             result.failures.append(Failure(str(sub.origin), error or "nbgrader recorded no grade"))
             outcome = "FAILED"
@@ -420,44 +712,14 @@ def autograde(
         eta = elapsed / done * (total - done)
         progress(f"[{done}/{total}] {sub.key}: {outcome} ({seconds:.1f} s)  elapsed {_eta(elapsed)}, ETA {_eta(eta)}")
 
-    progress(f"grading {total} submission(s) with {min(workers, total)} worker(s), "
-             f"{timeout} s per cell; {len(result.graded)} unchanged")
-    with environment(**kernel_environment(workspace.ipython_dir)):
-        if workers == 1 or total == 1:
-            config = nbgrader_config(workspace.root, db_url, timeout=timeout)
-            for sub in todo:
-                t0 = time.monotonic()
-                run = run_converter(Autograde, config, assignment_id=sub.assignment, student_id=sub.student)
-                finish(sub, run.success, run.error, time.monotonic() - t0, None)
-        else:
-            _grade_in_pool(todo, workspace, min(workers, total), timeout, finish)
+    memory = f"{memory_limit / 2**30:g} GiB per kernel" if memory_limit else "no memory limit"
+    where = f"on the Dask cluster at {dask}" if dask else f"with {min(workers, total)} worker(s)"
+    progress(f"grading {total} submission(s) {where}, "
+             f"{timeout} s per cell, {notebook_timeout:g} s per submission, {memory}; "
+             f"{len(result.graded)} unchanged")
+    if dask:
+        _grade_on_dask(todo, workspace, dask, timeout, notebook_timeout, env, finish)
+        return result
+    with environment(**env):
+        _grade_with_workers(todo, workspace, min(workers, total), timeout, notebook_timeout, finish, started)
     return result
-
-
-def _grade_in_pool(todo: list[Submission], workspace: Workspace, workers: int, timeout: int, finish) -> None:
-    """Grade with `workers` processes, each into its own copy of the gradebook (module docstring)."""
-    context = multiprocessing.get_context("spawn")
-    folder = workspace.workers_dir
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    databases = context.Queue()
-    for index in range(workers):
-        copy = folder / f"gradebook-{index}.db"
-        shutil.copyfile(workspace.gradebook, copy)
-        databases.put(str(copy))
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_worker_start,
-        initargs=(databases, str(workspace.root), timeout),
-    ) as pool:
-        futures = {pool.submit(_worker_grade, sub.student, sub.assignment): sub for sub in todo}
-        for future in as_completed(futures):
-            sub = futures[future]
-            try:
-                success, error, seconds, worker_db = future.result()
-            except Exception as crash:  # the worker process itself died (e.g. killed for memory)
-                success, error, seconds, worker_db = False, f"the grading process failed: {crash!r}", 0.0, None
-            finish(sub, success, error, seconds, worker_db)
-    shutil.rmtree(folder, ignore_errors=True)

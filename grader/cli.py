@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 
 from grader import config
-from grader.config import DEFAULT_CELL_TIMEOUT, GraderError, Workspace
+from grader.config import (
+    DEFAULT_CELL_TIMEOUT,
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_NOTEBOOK_TIMEOUT,
+    GraderError,
+    Workspace,
+    parse_size,
+)
 
 WORKSPACE_HELP = (
     "nbgrader workspace: gradebook.db and the submitted/autograded/feedback folders "
@@ -50,8 +57,14 @@ graded; the others are. Exit status 1 if anything could not be graded.
 
 Unchanged submissions (same content hash as when last graded) are skipped; --force regrades
 them, e.g. after changing solutions/ or grader/checks/.
-The default per-cell timeout is {DEFAULT_CELL_TIMEOUT} s. Grading runs with NBGRADER_EXECUTION=autograde,
-so the capstone trains its reduced schedule. Warnings on stderr never cost points; exceptions do.
+Limits: each cell may run --timeout seconds (default {DEFAULT_CELL_TIMEOUT}; a cell over it is interrupted
+and fails). Each submission is graded in a worker process that is killed, with its kernel, after
+--notebook-timeout seconds (default {DEFAULT_NOTEBOOK_TIMEOUT}); the submission is then listed with the
+reason. So S submissions on N workers finish within about ceil(S/N) x notebook-timeout. Each
+kernel's address space is capped at --memory-limit (default {DEFAULT_MEMORY_LIMIT // 2**30}G, RLIMIT_AS; 0 = none):
+a bigger allocation raises MemoryError in that cell. Output beyond 1000 lines per cell is cut.
+Grading runs with NBGRADER_EXECUTION=autograde, so the capstone trains its reduced schedule.
+Warnings on stderr never cost points; exceptions do.
 """
 
 
@@ -85,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="grading processes running at once (default: 1)")
     p.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
                    help=f"time limit per notebook cell (default: {DEFAULT_CELL_TIMEOUT})")
+    p.add_argument("--notebook-timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT, metavar="SECONDS",
+                   help="time limit per submission; its worker and kernel are killed when it is exceeded "
+                   f"(default: {DEFAULT_NOTEBOOK_TIMEOUT})")
+    p.add_argument("--memory-limit", default=str(DEFAULT_MEMORY_LIMIT // 2**30) + "G", metavar="SIZE",
+                   help="address space per grading kernel, e.g. 4G, 3000M; 0 for no limit "
+                   f"(default: {DEFAULT_MEMORY_LIMIT // 2**30}G)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="grade on an existing Dask cluster (scheduler address, e.g. tcp://host:8786) instead of "
+                   "local workers; its workers must see the workspace at the same path and have the course installed")
     p.add_argument("--force", action="store_true", help="regrade submissions that have not changed")
     p.add_argument("--source", type=Path, default=config.SOLUTIONS_DIR, metavar="DIR", help=SOURCE_HELP)
 
@@ -132,7 +154,8 @@ def _run_autograde(args) -> int:
 
     workspace = Workspace.at(args.workspace)
     result = autograde(args.submissions, workspace, source_dir=args.source, workers=args.workers,
-                       timeout=args.timeout, force=args.force)
+                       timeout=args.timeout, notebook_timeout=args.notebook_timeout,
+                       memory_limit=parse_size(args.memory_limit), dask=args.dask, force=args.force)
     if result.graded:
         graded = [g for g in result.graded if not g.unchanged]
         unchanged = [g for g in result.graded if g.unchanged]

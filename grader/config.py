@@ -35,7 +35,17 @@ Grading settings (see `nbgrader_config`):
   stream, and still fails its test;
 - a startup file in the kernel's IPython directory imports `grader.checks.common` before any
   student code runs, so the hidden checks hold the real `torch.allclose` and friends;
-- `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run.
+- `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run;
+- `LimitOutput`: at most 1000 lines of stream output and 100 traceback lines per cell are kept in
+  the graded notebook (a cell printing a million lines does not bloat it or the feedback);
+- memory: each grading kernel caps its own address space (`RLIMIT_AS`, soft and hard) in the
+  startup file, from `GRADER_KERNEL_MEMORY_BYTES` (`--memory-limit`, default 4 GiB; `0` means no
+  cap). A kernel that has imported torch and run the course code has ~0.8 GB of address space, so
+  4 GiB leaves room; an allocation beyond it raises `MemoryError` in the cell instead of taking
+  the machine down;
+- time: besides the per-cell timeout, each submission is graded in a worker process that is
+  killed, with its kernel, when it exceeds `--notebook-timeout` (default 600 s). A batch of S
+  submissions on N workers therefore finishes within about ceil(S / N) x notebook-timeout.
 """
 
 from __future__ import annotations
@@ -60,6 +70,9 @@ KERNEL_NAME = "transformer-course"
 KERNEL_DISPLAY_NAME = "Transformer course (Python 3.11)"
 
 DEFAULT_CELL_TIMEOUT = 60  # seconds per cell
+DEFAULT_NOTEBOOK_TIMEOUT = 600  # seconds per submission (all its notebooks), enforced by killing
+DEFAULT_MEMORY_LIMIT = 4 * 2**30  # bytes of address space per grading kernel; 0 = no limit
+MEMORY_ENV = "GRADER_KERNEL_MEMORY_BYTES"
 
 # nbgrader's rule for grade ids, and ours for assignment and student ids: ASCII letters, digits
 # and a few separators, so they are safe as folder names, in CSV files and in nbgrader's regexes.
@@ -71,6 +84,15 @@ DROP_ALL_STDERR = r"[\s\S]*"
 
 STARTUP_SCRIPT = '''\
 """Runs in the grading kernel before any student code (written by grader/config.py)."""
+import os as _os
+
+_limit = int(_os.environ.get("GRADER_KERNEL_MEMORY_BYTES") or 0)
+if _limit > 0:  # cap this kernel's address space (soft and hard: student code cannot raise it)
+    import resource as _resource
+
+    _resource.setrlimit(_resource.RLIMIT_AS, (_limit, _limit))
+    del _resource
+del _os, _limit
 try:
     import grader.checks.common  # noqa: F401  (captures pristine torch.allclose & co.)
 except ModuleNotFoundError as error:
@@ -179,6 +201,25 @@ def assignment_notebooks(source_dir: Path, assignment: str) -> list[str]:
     return sorted(p.stem for p in (Path(source_dir) / assignment).glob("*.ipynb"))
 
 
+def parse_size(text: str | int) -> int:
+    """Bytes from "4G", "4096M", "512m", "2GB", "1.5G" or a plain number of bytes; 0 or "none" = no limit."""
+    if isinstance(text, int):
+        return text
+    value = str(text).strip().lower().removesuffix("b").removesuffix("i")
+    if value in ("", "none", "0", "off", "unlimited"):
+        return 0
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    factor = units.get(value[-1], 1)
+    number = value[:-1] if value[-1] in units else value
+    try:
+        size = int(float(number) * factor)
+    except ValueError:
+        raise GraderError(f"not a memory size: {text!r} (use e.g. 4G, 512M or 0 for no limit)") from None
+    if size < 0:
+        raise GraderError(f"a memory size cannot be negative: {text!r}")
+    return size
+
+
 def nbgrader_config(root: Path, db_url: str, *, timeout: int = DEFAULT_CELL_TIMEOUT) -> Config:
     """The traitlets configuration every nbgrader converter of ours runs with."""
     c = Config()
@@ -198,6 +239,9 @@ def nbgrader_config(root: Path, db_url: str, *, timeout: int = DEFAULT_CELL_TIME
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = DROP_ALL_STDERR
     c.OverwriteCells.add_missing_cells = True
+    c.LimitOutput.enabled = True
+    c.LimitOutput.max_lines = 1000
+    c.LimitOutput.max_traceback = 100
     c.Autograde.create_student = True
     c.GenerateAssignment.create_assignment = True
     # Feedback: our filter removes traceback frames from grader/library code before the HTML is

@@ -66,6 +66,7 @@ def run_converter(converter_cls, config: Config, *, force: bool = True, **course
 
 
 _TRACEBACK_START = "Traceback (most recent call last):"
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(:|$)")
 _GENERIC = ("Please see the", "There was an error processing assignment")
 
 
@@ -85,7 +86,10 @@ def failure_reason(log: str, error: str) -> str:
             # The exception line is the least indented one (frames and code are indented more).
             indent = min(len(line) - len(line.lstrip()) for line in body)
             exception_lines = [line for line in body if len(line) - len(line.lstrip()) == indent]
-            return _clean(exception_lines[-1])
+            # A multi-line message (nbclient's CellTimeoutError) puts more lines at that indent:
+            # prefer the last line that starts like "package.SomeError: ...".
+            named = [line for line in exception_lines if _EXCEPTION_LINE.match(line.strip())]
+            return _clean((named or exception_lines)[-1])
     errors = [
         line.split("] ", 1)[1]
         for line in lines
@@ -103,6 +107,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _EXPLAINED = {
     "DeadKernelError": "the kernel died while running the notebook (a crash, os._exit, or out of memory)",
     "UnresponsiveKernelError": "the kernel stopped responding and could not be interrupted",
+    "CellTimeoutError": "a cell ran past the per-cell --timeout and did not stop when interrupted",
 }
 
 
@@ -129,9 +134,11 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def kernel_environment(ipython_dir: Path) -> dict[str, str]:
-    """Environment of a grading kernel: our IPython profile (its startup file imports the checks).
+def kernel_environment(ipython_dir: Path, memory_limit: int = 0) -> dict[str, str]:
+    """Environment of a grading kernel: our IPython profile (its startup file imports the checks
+    and caps the kernel's address space at `memory_limit` bytes, 0 = no cap).
 
     nbgrader itself adds NBGRADER_EXECUTION=autograde around the execution.
     """
-    return {"IPYTHONDIR": str(ipython_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+    return {"IPYTHONDIR": str(ipython_dir), "PYTHONDONTWRITEBYTECODE": "1",
+            "GRADER_KERNEL_MEMORY_BYTES": str(int(memory_limit))}

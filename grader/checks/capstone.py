@@ -142,9 +142,9 @@ def _forward(model, described: str, src, tgt):
 
 
 def _load_reference_weights(model, reference: EncoderDecoder, described: str) -> None:
-    """Copy the reference's weights into the student's model by parameter name."""
-    ours = reference.state_dict()
-    theirs = model.state_dict()
+    """Copy the reference's parameters into the student's model by name (extra buffers are fine)."""
+    ours = dict(reference.named_parameters(remove_duplicate=False))  # a tied weight appears under both names
+    theirs = dict(model.named_parameters(remove_duplicate=False))
     missing = sorted(set(ours) - set(theirs))
     unexpected = sorted(set(theirs) - set(ours))
     if missing or unexpected:
@@ -165,16 +165,23 @@ def _load_reference_weights(model, reference: EncoderDecoder, described: str) ->
                 f"{tuple(ours[name].shape)}. Check which vocabulary size and width each part is built with."
             )
     with torch.no_grad():
-        model.load_state_dict(ours)
+        for name, value in theirs.items():
+            value.copy_(ours[name])
 
 
 def _manual_seq2seq(ref: EncoderDecoder, src, tgt, *, causal=True, enc_src_mask=True, cross_src_mask=True,
-                    positions=True, interleaved=False, memory_from_first=False, probabilities=False):
-    """The reference forward pass with one thing changed: the outputs of common mistakes."""
+                    positions=True, interleaved=False, memory_from_first=False, probabilities=False, mask_pad=None):
+    """The reference forward pass with one thing changed: the outputs of common mistakes.
+
+    `causal`: True (j <= i), False (no causal mask), "strict" (j < i) or "transposed" (j >= i).
+    """
+    pad = ref.pad_id if mask_pad is None else mask_pad
     with torch.no_grad():
-        src_mask = padding_mask(src, ref.pad_id)
+        src_mask = padding_mask(src, pad)
         T = tgt.shape[1]
-        tgt_mask = padding_mask(tgt, ref.pad_id) & (causal_mask(T) if causal else torch.ones(T, T, dtype=torch.bool))
+        future = {True: causal_mask(T), False: torch.ones(T, T, dtype=torch.bool),
+                  "strict": torch.ones(T, T, dtype=torch.bool).tril(-1), "transposed": causal_mask(T).T}[causal]
+        tgt_mask = future if causal == "transposed" else padding_mask(tgt, pad) & future
         x = ref.src_embed(src)
         y = ref.tgt_embed(tgt)
         if positions:
@@ -194,6 +201,10 @@ def _seq2seq_mistakes(ref, src, tgt) -> dict:
     return {
         "the decoder's self-attention has no causal mask (each position sees later target tokens)":
             _manual_seq2seq(ref, src, tgt, causal=False),
+        "your causal mask is transposed: it lets position i see positions j >= i (the future) instead of j <= i":
+            _manual_seq2seq(ref, src, tgt, causal="transposed"),
+        "your causal mask hides the diagonal too: position i may see j <= i, itself included":
+            _manual_seq2seq(ref, src, tgt, causal="strict"),
         "the encoder's self-attention does not mask the source padding": _manual_seq2seq(ref, src, tgt, enc_src_mask=False),
         "the cross-attention does not mask the source padding (pass the source padding mask as memory_mask)":
             _manual_seq2seq(ref, src, tgt, cross_src_mask=False),
@@ -203,6 +214,7 @@ def _seq2seq_mistakes(ref, src, tgt) -> dict:
         "the decoder reads the output of the first encoder block instead of the last":
             _manual_seq2seq(ref, src, tgt, memory_from_first=True),
         "forward returns probabilities (a softmax) instead of logits": _manual_seq2seq(ref, src, tgt, probabilities=True),
+        "your masks treat id 0 as padding instead of the model's pad_id": _manual_seq2seq(ref, src, tgt, mask_pad=0),
     }
 
 
@@ -270,8 +282,8 @@ def seq2seq_values(Seq2SeqTransformer):
             want = _real_positions(expected, tgt, pad_id)
             expect_close(
                 _real_positions(logits, tgt, pad_id), want,
-                f"{described} with the reference weights, {dtype}, source lengths {src_lengths} and target lengths "
-                f"{tgt_lengths} (pad id {pad_id}): the logits at the real (non-padding) target positions",
+                f"With the reference weights copied in ({dtype}, source lengths {src_lengths}, target lengths "
+                f"{tgt_lengths}, pad_id={pad_id}), the logits at the real target positions",
                 mistakes=_distinct(mistakes, want),
                 hint="The model is: scaled embedding + positions -> encoder blocks (source padding mask) -> memory; "
                 "target embedding + positions -> decoder blocks (causal mask for self-attention, source padding "
@@ -301,9 +313,8 @@ def seq2seq_causal(Seq2SeqTransformer):
                 )
             if is_close(out[:, j], base[:, j]):
                 raise AssertionError(
-                    f"Changing the target token at position {j} did not change the logits at position {j}: each position "
-                    "should see its own token too. Is your causal mask hiding the diagonal (use j <= i, not j < i), "
-                    "or does the decoder not read the target at all?"
+                    f"Changing the target token at position {j} did not change the logits at position {j}: the decoder "
+                    "should read the target tokens (embedding + positions -> decoder blocks)."
                 )
 
 
@@ -622,6 +633,28 @@ class _Probe(nn.Module):
         return logits
 
 
+class _WindowLM(nn.Module):
+    """A small causal model with fixed random weights whose greedy rollouts do not settle into one token.
+
+    logits[b, t] = sum over k < K of table[ids[b, t - k], k]: each of the last K tokens votes for the
+    next one, with a vote that depends on how far back it is. (An untrained Transformer with tied
+    embeddings mostly repeats its last token, which would make many mistakes look right.)
+    """
+
+    def __init__(self, vocab_size: int, seed: int, window: int = 4, scale: float = 1.5):
+        super().__init__()
+        table = torch.randn(vocab_size, window, vocab_size, generator=seeded(seed), dtype=torch.float64) * scale
+        self.register_buffer("table", table.float())
+        self.window = window
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        B, T = ids.shape
+        logits = torch.zeros(B, T, self.table.shape[-1])
+        for k in range(min(self.window, T)):
+            logits[:, k:] += self.table[ids[:, : T - k], k]  # token t - k votes for position t
+        return logits
+
+
 def _length_rule(vocab_size: int):
     """Last-position logits that prefer token (T % (V - 1)) + 1, where T is the input length (never the decoy 0)."""
 
@@ -667,7 +700,7 @@ def generate_greedy(generate):
     """temperature=0 equals a greedy rollout: at each step, the argmax of the last position's logits is appended."""
     run = _guard_generate(generate)
     for i, (B, T0, n) in enumerate([(1, 3, 8), (3, 5, 6), (2, 1, 10)]):
-        model = _reference_lm(2000 + i, vocab_size=13, dtype=torch.float64)
+        model = _WindowLM(13, seed=2000 + i) if i < 2 else _reference_lm(2000 + i, vocab_size=13, dtype=torch.float64)
         prompt = torch.randint(0, 13, (B, T0), generator=seeded(2010 + i))
         described = f"generate(model, prompt of shape {(B, T0)}, max_new_tokens={n}, temperature=0)"
         out = _gen(run, described, model, prompt, n, temperature=0.0)
@@ -763,7 +796,7 @@ def generate_context(generate):
 def generate_generator(generate):
     """The same seeded generator gives the same text whatever the global random state; other seeds give other text."""
     run = _guard_generate(generate)
-    model = _reference_lm(2400, vocab_size=13)
+    model = _WindowLM(13, seed=2400, scale=0.5)  # flat distributions: different seeds give different text
     prompt = torch.randint(0, 13, (4, 3), generator=seeded(2401))
     described = "generate(model, prompt of shape (4, 3), max_new_tokens=30, temperature=1.0, generator=g)"
     with torch.random.fork_rng(devices=[]):

@@ -87,14 +87,12 @@ class GraderMultiHeadAttention(nn.Module):
                 _getattr(self, name).weight.copy_(W[f"{name}.weight"])
                 _getattr(self, name).bias.copy_(W[f"{name}.bias"])
 
-    def weights(self) -> dict:
-        return {f"{n}.{p}": _getattr(_getattr(self, n), p).detach().double() for n in PROJECTIONS for p in ("weight", "bias")}
-
     def forward(self, query, key, value, mask=None):
-        return mha64(query, key, value, self.weights(), self.num_heads, mask)
+        return mha64(query, key, value, _module_weights(self), self.num_heads, mask)
 
 
 def _module_weights(mha) -> dict:
+    """The four projections' parameters of a multi-head attention module, as float64 (mha64's format)."""
     return {f"{n}.{p}": _getattr(_getattr(mha, n), p).detach().double() for n in PROJECTIONS for p in ("weight", "bias")}
 
 
@@ -266,6 +264,9 @@ def _ids(lengths, T, pad_id, seed, left=False):
     real = _lengths_mask(lengths, T, left)
     tokens = torch.randint(0, 20, (len(lengths), T), generator=g)
     tokens = torch.where(tokens == pad_id, tokens + 1, tokens)  # no accidental padding among real tokens
+    if pad_id != 0:  # a real token 0, so that comparing with 0 instead of pad_id shows
+        first_real = real.int().argmax(dim=1)
+        tokens[torch.arange(len(lengths)), first_real] = 0
     return torch.where(real, tokens, torch.full_like(tokens, pad_id)), real
 
 
@@ -332,7 +333,9 @@ def decoder_masks_target(decoder_masks):
         expected = causal & key_real
         mistakes = {
             "the causal mask is missing: position i may not look at later positions j > i": key_real.expand(B, T, T),
-            "the target padding is missing: padded target positions must be hidden as keys": causal.expand(B, T, T),
+            "the target padding does not hide the padded keys: padding_mask(tgt_ids, pad_id) has shape (B, 1, T) "
+            "and hides padded key positions (columns) from every query (hiding the rows of padded queries is not "
+            "enough)": causal.expand(B, T, T),
             "your causal mask is the upper triangle (queries see the future, not the past): use tril": causal.T & key_real,
             "you masked padded *queries* (rows) instead of padded keys (columns): the padding mask has shape "
             "(B, 1, T) so that it hides key columns": causal & real[:, :, None],

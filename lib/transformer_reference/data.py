@@ -43,6 +43,8 @@ def is_held_out(digits: Sequence[int]) -> bool:
 
     The split is a hash of the string, so it is the same on every machine and for every seed,
     and a training batch can never contain an evaluation sequence.
+
+    Taught in: course/08_capstone
     """
     return zlib.crc32(bytes(digits)) % 10 == 0
 
@@ -53,6 +55,8 @@ def reversal_examples(
     """Draw ``num_examples`` digit strings (lists of ints 0..9) with lengths in ``[min_len, max_len]``.
 
     ``held_out`` picks the split: True draws only evaluation strings, False only training ones.
+
+    Taught in: course/08_capstone
     """
     require_positive_int(num_examples, "num_examples")
     require_positive_int(min_len, "min_len")
@@ -60,7 +64,8 @@ def reversal_examples(
         raise ValueError(f"max_len must be >= min_len, got max_len={max_len}, min_len={min_len}")
     examples: list[list[int]] = []
     while len(examples) < num_examples:
-        need = 2 * (num_examples - len(examples)) + 16  # ~10 % or ~90 % survive the split filter
+        # About 10 % of draws are held out: draw enough that one round usually suffices.
+        need = (12 if held_out else 2) * (num_examples - len(examples)) + 16
         lengths = torch.randint(min_len, max_len + 1, (need,), generator=generator)
         digits = torch.randint(0, 10, (need, max_len), generator=generator)
         for row, length in zip(digits.tolist(), lengths.tolist()):
@@ -81,6 +86,8 @@ def encode_reversal(examples: Sequence[Sequence[int]]) -> tuple[torch.Tensor, to
 
     Returns long ``src (B, S_max)``, ``tgt_in (B, T_max)``, ``tgt_out (B, T_max)`` with
     ``T_max = S_max + 1``, right-padded with ``REVERSAL_PAD``.
+
+    Taught in: course/08_capstone
     """
     if len(examples) == 0:
         raise ValueError("examples must contain at least one digit string")
@@ -101,7 +108,10 @@ def encode_reversal(examples: Sequence[Sequence[int]]) -> tuple[torch.Tensor, to
 def reversal_batch(
     batch_size: int, min_len: int, max_len: int, generator: torch.Generator, held_out: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A fresh padded batch ``(src, tgt_in, tgt_out)`` of training (or held-out) strings."""
+    """A fresh padded batch ``(src, tgt_in, tgt_out)`` of training (or held-out) strings.
+
+    Taught in: course/08_capstone
+    """
     return encode_reversal(reversal_examples(batch_size, min_len, max_len, held_out, generator))
 
 
@@ -109,6 +119,8 @@ def decode_reversal(ids: Sequence[int] | torch.Tensor, stop_at_eos: bool = False
     """Ids -> readable text, e.g. ``[1, 7, 4, 6, 2]`` -> ``"<bos>414<eos>"``; padding is dropped.
 
     With ``stop_at_eos``, everything after the first <eos> (what a decoder writes after it is done) is dropped.
+
+    Taught in: course/08_capstone
     """
     if isinstance(ids, torch.Tensor):
         ids = ids.tolist()
@@ -127,6 +139,8 @@ def exact_match(generated: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
 
     Returns:
         bool ``(B,)``.
+
+    Taught in: course/08_capstone
     """
     T = tgt_out.shape[1]
     if generated.shape[1] < T:
@@ -189,6 +203,8 @@ def docstring_corpus(modules: Sequence[str] = DOCSTRING_MODULES) -> str:
     installation) is skipped. Docstrings are dedented (``inspect.cleandoc``), characters outside
     ``CORPUS_ALPHABET`` are dropped, and each docstring appears once. Under ``python -OO``
     docstrings are stripped and the corpus is empty (a ValueError says so).
+
+    Taught in: course/08_capstone
     """
     seen: set[str] = set()
     parts: list[str] = []
@@ -213,7 +229,10 @@ def docstring_corpus(modules: Sequence[str] = DOCSTRING_MODULES) -> str:
 
 
 def split_corpus(ids: torch.Tensor, val_fraction: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split a 1-D id tensor into its first (training) and last ``val_fraction`` (validation) part."""
+    """Split a 1-D id tensor into its first (training) and last ``val_fraction`` (validation) part.
+
+    Taught in: course/08_capstone
+    """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
     n_train = int(len(ids) * (1.0 - val_fraction))
@@ -226,6 +245,8 @@ def lm_batch(
     """Random windows of a 1-D id tensor: inputs ``x (B, T)`` and targets ``y (B, T)``, y shifted by one.
 
     ``y[b, t] = x[b, t + 1]``: at every position the model predicts the next character.
+
+    Taught in: course/08_capstone
     """
     require_positive_int(context_len, "context_len")
     if len(ids) <= context_len:
@@ -244,6 +265,8 @@ def unigram_bits_per_char(train: torch.Tensor, val: torch.Tensor, vocab_size: in
 
     p(c) = (count(c) + alpha) / (N + alpha V): add-alpha smoothing so unseen characters cost a finite amount.
     Like :func:`bigram_bits_per_char`, it scores ``val[1:]``.
+
+    Taught in: course/08_capstone
     """
     counts = torch.bincount(train, minlength=vocab_size).double() + alpha  # (V,)
     log_p = counts.log() - counts.sum().log()  # (V,)
@@ -256,6 +279,8 @@ def bigram_bits_per_char(train: torch.Tensor, val: torch.Tensor, vocab_size: int
     p(b | a) = (count(a b) + alpha) / (count(a) + alpha V). The first validation character has no
     predecessor inside ``val`` and is not scored (as for the language model, which scores
     ``val[1:]`` given what came before).
+
+    Taught in: course/08_capstone
     """
     pairs = train[:-1] * vocab_size + train[1:]
     counts = torch.bincount(pairs, minlength=vocab_size * vocab_size).double().reshape(vocab_size, vocab_size) + alpha

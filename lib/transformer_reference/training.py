@@ -77,19 +77,28 @@ CHAR_LM_REDUCED = replace(CHAR_LM, num_steps=15, warmup_steps=5, eval_windows=32
 
 
 def autograding() -> bool:
-    """True while nbgrader executes the notebook (autograde or validate)."""
+    """True while nbgrader executes the notebook (autograde or validate).
+
+    Taught in: course/08_capstone
+    """
     return os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
 
 
 def capstone_settings(reduced: bool | None = None) -> tuple[ReversalConfig, CharLMConfig]:
-    """The notebook's settings: the reduced schedule under nbgrader (or if ``reduced``), else the full one."""
+    """The notebook's settings: the reduced schedule under nbgrader (or if ``reduced``), else the full one.
+
+    Taught in: course/08_capstone
+    """
     if reduced is None:
         reduced = autograding()
     return (REVERSAL_REDUCED, CHAR_LM_REDUCED) if reduced else (REVERSAL, CHAR_LM)
 
 
 def configure_torch() -> None:
-    """Use NUM_THREADS CPU threads (see the comment there)."""
+    """Use NUM_THREADS CPU threads (see the comment there).
+
+    Taught in: course/08_capstone
+    """
     torch.set_num_threads(NUM_THREADS)
 
 
@@ -101,6 +110,8 @@ def adam_with_warmup(
     Post-norm Transformers need the warm-up: large early steps through freshly initialised
     layer norms can throw training off (Vaswani et al. warm up for 4000 steps).
     Call ``scheduler.step()`` once after every ``optimizer.step()``.
+
+    Taught in: course/08_capstone
     """
     require_positive_int(num_steps, "num_steps")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
@@ -160,6 +171,8 @@ def fit(
 
     ``next_batch()`` returns ``(src, tgt_in, tgt_out)`` (``src`` None for a language model).
     The bar goes to stdout, not stderr: the autograder zeroes cells that write to stderr.
+
+    Taught in: course/08_capstone
     """
     require_positive_int(num_steps, "num_steps")
     model.train()
@@ -221,6 +234,8 @@ def reversal_exact_match(
     ``model`` has ``encode(src)`` and ``decode(tgt, memory, src)``; the source is encoded once
     and ``generate_fn`` runs the decoder as a language model conditioned on it.
     ``answers`` ``(B, L)`` are the generated tokens after <bos>.
+
+    Taught in: course/08_capstone
     """
     model.eval()
     src, _, tgt_out = reversal_batch(
@@ -248,6 +263,8 @@ def lm_bits_per_char(
     :func:`~transformer_reference.data.bigram_bits_per_char` on the same ids.
 
     Equation: bits/char = mean cross-entropy in nats / ln 2.
+
+    Taught in: course/08_capstone
     """
     n_windows = (len(ids) - 1) // context_len
     if max_windows is not None:

@@ -1,0 +1,164 @@
+"""How fast is `python -m grader autograde` compared with plain nbgrader and with the floor?
+
+    .venv/bin/python benchmarks/grading.py [--students 12] [--assignments 01_embeddings 02_attention]
+                                           [--workers 2] [--keep DIR]
+
+1. Builds N synthetic full-course submissions from solutions/ (the released notebooks filled in
+   with grader.sample.solved): two thirds correct, every third one partial (last exercise left
+   blank), so both passing and failing tests run.
+2. Grades them (i) with plain serial `nbgrader autograde` (the nbgrader command line, default
+   settings apart from the kernel name and the timeout, one run per assignment, in a temporary
+   course directory) and (ii) with `python -m grader autograde --workers N`; prints both wall
+   times and their ratio.
+3. The floor: each assignment's correct notebook executed once in a fresh kernel with nbclient,
+   split into "kernel start + setup imports" and "the rest". Our per-notebook time (the time a
+   worker spends on one submission, from the progress lines) is printed as a multiple of it.
+
+Targets on a 2-core machine: ours >= 1.8x faster than serial nbgrader; per notebook <= 1.3x the floor.
+It is a script, not a test: timings depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import nbformat  # noqa: E402
+
+from grader.config import KERNEL_NAME, SOLUTIONS_DIR, find_assignments  # noqa: E402
+from grader.release import release, write_notebook  # noqa: E402
+from grader.sample import _grade_id, _is_solution, solved  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def build(out: Path, course: Path, assignments: list[str], students: int) -> dict[str, nbformat.NotebookNode]:
+    """Write OUT/<student>/<A>/<A>.ipynb; return each assignment's correct notebook."""
+    release(assignments, source_dir=SOLUTIONS_DIR, course_dir=course, bundle_path=None, say=lambda _: None)
+    correct = {}
+    for a in assignments:
+        released = nbformat.read(course / a / f"{a}.ipynb", as_version=4)
+        source = nbformat.read(SOLUTIONS_DIR / a / f"{a}.ipynb", as_version=4)
+        exercises = [_grade_id(c) for c in source.cells if _is_solution(c)]
+        correct[a] = solved(released, source)
+        partial = solved(released, source, leave_blank={exercises[-1]})
+        for i in range(students):
+            path = out / f"student{i:02d}" / a / f"{a}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_notebook(partial if i % 3 == 2 else correct[a], path)
+    return correct
+
+
+def plain_nbgrader(root: Path, submissions: Path, assignments: list[str], timeout: int) -> float:
+    """Serial `nbgrader autograde` in a fresh course directory; returns the autograde wall time."""
+    root.mkdir(parents=True)
+    (root / "source").symlink_to(SOLUTIONS_DIR, target_is_directory=True)
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n"
+        f"c.Execute.kernel_name = {KERNEL_NAME!r}\n"
+        f"c.Execute.timeout = {timeout}\n"
+        "c.Autograde.create_student = True\n"
+    )
+    shutil.copytree(submissions, root / "submitted")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+
+    def nbgrader(*args: str) -> None:
+        subprocess.run([str(BIN / "nbgrader"), *args, "--force"], cwd=root, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    for a in assignments:
+        nbgrader("generate_assignment", a)
+    start = time.monotonic()
+    for a in assignments:
+        nbgrader("autograde", a)
+    return time.monotonic() - start
+
+
+def ours(workspace: Path, submissions: Path, workers: int, timeout: int) -> tuple[float, dict[str, list[float]], str]:
+    start = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "grader", "autograde", str(submissions), "--workspace", str(workspace),
+                          "--workers", str(workers), "--timeout", str(timeout)],
+                         cwd=REPO, capture_output=True, text=True)
+    wall = time.monotonic() - start
+    if run.returncode != 0:
+        sys.exit(f"grader autograde failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
+    per: dict[str, list[float]] = {}
+    for m in re.finditer(r"^\[\d+/\d+\] [^/]+/(\S+): \S+ \(([\d.]+) s\)", run.stderr, flags=re.M):
+        per.setdefault(m.group(1), []).append(float(m.group(2)))
+    return wall, per, run.stdout
+
+
+def floor(nb: nbformat.NotebookNode, timeout: int) -> tuple[float, float]:
+    """(total, kernel start + setup cell) seconds to run `nb` once in a fresh kernel."""
+    from nbclient import NotebookClient
+
+    os.environ["NBGRADER_EXECUTION"] = "autograde"  # the capstone's short schedule, as in grading
+    nb = nbformat.from_dict(nb)
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=timeout, allow_errors=True,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    start = time.monotonic()
+    with client.setup_kernel():
+        first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+            if index == first_code:
+                setup = time.monotonic() - start
+    return time.monotonic() - start, setup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=12)
+    parser.add_argument("--assignments", nargs="+", metavar="A", help="default: every assignment in solutions/")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--timeout", type=int, default=120, help="per-cell timeout for both graders")
+    parser.add_argument("--keep", type=Path, help="keep the work folder here instead of a temporary one")
+    args = parser.parse_args()
+    assignments = args.assignments or find_assignments(SOLUTIONS_DIR)
+    work = Path(tempfile.mkdtemp(prefix="grading-bench-")) if args.keep is None else args.keep
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        subs = work / "submitted"
+        correct = build(subs, work / "course", assignments, args.students)
+        n = args.students * len(assignments)
+        print(f"{args.students} students x {len(assignments)} assignment(s) ({', '.join(assignments)}) = {n} notebooks, "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+
+        floors = {a: floor(correct[a], args.timeout) for a in assignments}
+        wall_nbg = plain_nbgrader(work / "nbgrader", subs, assignments, args.timeout)
+        wall_ours, per, _ = ours(work / "ws", subs, args.workers, args.timeout)
+
+        print(f"\n(i)  serial nbgrader autograde:              {wall_nbg:7.1f} s  ({wall_nbg / n:.2f} s per notebook)")
+        print(f"(ii) python -m grader autograde --workers {args.workers}: {wall_ours:7.1f} s  ({wall_ours / n:.2f} s per notebook)")
+        ratio = wall_nbg / wall_ours
+        print(f"speed-up: {ratio:.2f}x  (target >= 1.8x: {'met' if ratio >= 1.8 else 'NOT met'})")
+        print(f"\n{'assignment':<20} {'floor s':>8} {'kernel+setup s':>15} {'ours s (median)':>16} {'x floor':>8}")
+        multiples = []
+        for a in assignments:
+            total, setup = floors[a]
+            mine = statistics.median(per.get(a, [float('nan')]))
+            multiples.append(mine / total)
+            print(f"{a:<20} {total:8.2f} {setup:15.2f} {mine:16.2f} {mine / total:8.2f}")
+        worst = max(multiples)
+        print(f"per-notebook time: up to {worst:.2f}x the floor (target <= 1.3x: {'met' if worst <= 1.3 else 'NOT met'})")
+        share = statistics.mean(floors[a][1] / floors[a][0] for a in assignments)
+        print(f"kernel start + setup imports are {share:.0%} of the floor on average")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Issue 10: parallel grading (--workers 2) gives exactly the grades of serial grading.
+
+The toy sample class plus a few wrong variants is graded twice through the command line, into
+two workspaces, once with one worker and once with two; every per-cell score, every comment and
+every failure reason must match.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from grader.cli import main
+from grader.release import write_notebook
+from grader.sample import build_sample_class
+
+pytestmark = pytest.mark.e2e
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TOY_SOURCE = FIXTURES / "solutions"
+TOY = "00_toy"
+NB = f"{TOY}.ipynb"
+
+WRONG = {
+    "frank_adds": {"double": "def double(x):\n    return x + 2"},
+    "gina_cubes": {"square": "def square(x):\n    return x * x * x"},
+    "hugo_both": {"double": "def double(x):\n    return 3 * x", "square": "def square(x):\n    return abs(x) * 2"},
+}
+
+
+def _cells(ws: Path) -> dict[tuple[str, str, str], tuple]:
+    out = {}
+    with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gb:
+        for student in gb.students:
+            for sub in student.submissions:
+                for nb in sub.notebooks:
+                    for grade in nb.grades:
+                        out[(student.id, nb.name, grade.name)] = (grade.auto_score, grade.max_score, grade.needs_manual_grade)
+                    for comment in nb.comments:
+                        out[(student.id, nb.name, "comment:" + comment.name)] = (comment.auto_comment,)
+    return out
+
+
+def _grade(subs: Path, ws: Path, workers: int) -> tuple[int, str, dict]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["autograde", str(subs), "--workspace", str(ws), "--source", str(TOY_SOURCE),
+                   "--workers", str(workers), "--timeout", "20"])
+    assert f"with {workers} worker(s)" in err.getvalue()
+    return rc, out.getvalue(), _cells(ws)
+
+
+def test_two_workers_give_the_serial_grades(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(FIXTURES / "kernel_path"))
+    subs = tmp_path / "subs"
+    build_sample_class(subs, [TOY], source_dir=TOY_SOURCE, say=lambda _: None)
+    correct = subs / "alice_correct" / TOY / NB
+    for student, changes in WRONG.items():
+        nb = nbformat.read(correct, as_version=4)
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in changes:
+                cell.source = changes[grade_id]
+        path = subs / student / TOY / NB
+        path.parent.mkdir(parents=True)
+        write_notebook(nb, path)
+
+    rc1, out1, serial = _grade(subs, tmp_path / "serial", 1)
+    rc2, out2, parallel = _grade(subs, tmp_path / "parallel", 2)
+    assert rc1 == rc2 == 1  # dave_broken is not a notebook
+    assert parallel == serial
+    assert out2.replace("parallel", "serial") == out1
+    students = {key[0] for key in serial}
+    assert students == {"alice_correct", "bob_partial", "carol_blank", "erin_warnings", *WRONG}
+    scores = {(s, g): v[0] for (s, _, g), v in serial.items() if not g.startswith("comment:")}
+    assert scores[("frank_adds", "test_double_values")] == 0 and scores[("frank_adds", "test_square_values")] == 2
+    assert scores[("gina_cubes", "test_double_values")] == 1 and scores[("gina_cubes", "test_square_values")] == 0
+    assert scores[("hugo_both", "test_double_values")] == 0 and scores[("hugo_both", "test_square_values")] == 0
+
+
+def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
+    """--dask ADDRESS: the same per-submission work on a (local, in-process) Dask cluster."""
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("PYTHONPATH", str(FIXTURES / "kernel_path"))
+    subs = tmp_path / "subs"
+    build_sample_class(subs, [TOY], source_dir=TOY_SOURCE, say=lambda _: None)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(["autograde", str(subs), "--workspace", str(tmp_path / "ws"), "--source", str(TOY_SOURCE),
+                       "--dask", cluster.scheduler_address, "--timeout", "20"])
+    assert rc == 1, out.getvalue() + err.getvalue()
+    assert f"on the Dask cluster at {cluster.scheduler_address}" in err.getvalue()
+    assert "dave_broken" in out.getvalue().split("could not grade 1:")[1]
+    cells = _cells(tmp_path / "ws")
+    totals: dict[str, float] = {}
+    for (student, _, name), value in cells.items():
+        if not name.startswith("comment:"):
+            totals[student] = totals.get(student, 0) + value[0]
+    assert totals == {"alice_correct": 3, "bob_partial": 1, "carol_blank": 0, "erin_warnings": 3}
+    assert not (tmp_path / "ws" / "workers").exists()
