@@ -36,6 +36,10 @@ Grading settings (see `nbgrader_config`):
 - a startup file in the kernel's IPython directory imports `grader.checks.common` before any
   student code runs, so the hidden checks hold the real `torch.allclose` and friends;
 - `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run;
+- figures: the grading kernel uses matplotlib's non-rendering `agg` backend (`MPLBACKEND`), the
+  startup file turns `%matplotlib` into a no-op and closes every figure after each cell. No test
+  reads a plot, and rendering the course's figures to PNG was ~16 % of a notebook's execution
+  time (benchmarks/grading.py); the feedback therefore shows no figures;
 - `LimitOutput`: at most 1000 lines of stream output and 100 traceback lines per cell are kept in
   the graded notebook (a cell printing a million lines does not bloat it or the feedback);
 - memory: each grading kernel caps its own address space (`RLIMIT_AS`, soft and hard) in the
@@ -93,6 +97,25 @@ if _limit > 0:  # cap this kernel's address space (soft and hard: student code c
     _resource.setrlimit(_resource.RLIMIT_AS, (_limit, _limit))
     del _resource
 del _os, _limit
+
+# Figures are drawn but never rendered (no test reads them): the kernel runs matplotlib's `agg`
+# backend, `%matplotlib inline` in a notebook must not switch it back, and figures are closed
+# after every cell so they do not pile up.
+import warnings as _warnings
+
+_warnings.filterwarnings("ignore", message=".*non-interactive, and thus cannot be shown")
+get_ipython().register_magic_function(lambda line="": None, magic_kind="line", magic_name="matplotlib")
+
+
+def _close_figures():
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+get_ipython().events.register("post_execute", _close_figures)
+del _warnings
 try:
     import grader.checks.common  # noqa: F401  (captures pristine torch.allclose & co.)
 except ModuleNotFoundError as error:

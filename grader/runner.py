@@ -136,9 +136,10 @@ def environment(**values: str) -> Iterator[None]:
 
 def kernel_environment(ipython_dir: Path, memory_limit: int = 0) -> dict[str, str]:
     """Environment of a grading kernel: our IPython profile (its startup file imports the checks
-    and caps the kernel's address space at `memory_limit` bytes, 0 = no cap).
+    and caps the kernel's address space at `memory_limit` bytes, 0 = no cap) and matplotlib's
+    non-rendering backend (see grader/config.py).
 
     nbgrader itself adds NBGRADER_EXECUTION=autograde around the execution.
     """
-    return {"IPYTHONDIR": str(ipython_dir), "PYTHONDONTWRITEBYTECODE": "1",
+    return {"IPYTHONDIR": str(ipython_dir), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
             "GRADER_KERNEL_MEMORY_BYTES": str(int(memory_limit))}

@@ -29,14 +29,30 @@ def test_kernel_environment_carries_the_memory_limit(tmp_path):
     assert "RLIMIT_AS" in STARTUP_SCRIPT and "GRADER_KERNEL_MEMORY_BYTES" in STARTUP_SCRIPT
 
 
-def test_startup_script_caps_the_address_space(tmp_path):
-    import subprocess
-    import sys
+def test_grading_kernel_caps_memory_and_renders_no_figures(tmp_path):
+    """A real grading kernel (our profile and environment): the address space is capped, and a
+    plotting cell, `%matplotlib inline` included, runs without output, warning or open figure."""
+    from nbclient import NotebookClient
 
-    probe = STARTUP_SCRIPT + "\nimport resource\nprint(resource.getrlimit(resource.RLIMIT_AS))\n"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                         env={"GRADER_KERNEL_MEMORY_BYTES": str(3 * 2**30), "PATH": ""})
-    assert out.stdout.strip() == f"({3 * 2**30}, {3 * 2**30})"
+    from grader.config import KERNEL_NAME, Workspace
+    from grader.runner import environment
+
+    workspace = Workspace(tmp_path / "ws")
+    workspace.prepare(tmp_path)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import resource\nprint(resource.getrlimit(resource.RLIMIT_AS))"),
+        nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\n"
+                                  "plt.plot([1, 2, 3])\nplt.title('x')\nplt.show()"),
+        nbformat.v4.new_code_cell("plt.imshow([[1, 2], [3, 4]])"),
+        nbformat.v4.new_code_cell("print(len(plt.get_fignums()), plt.get_backend())"),
+    ])
+    with environment(**kernel_environment(workspace.ipython_dir, 3 * 2**30)):
+        NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=60).execute()
+    outputs = [cell.outputs for cell in nb.cells]
+    assert outputs[0][0].text.strip() == f"({3 * 2**30}, {3 * 2**30})"
+    assert outputs[1] == []  # nothing rendered, no "cannot be shown" warning on stderr
+    assert [o.output_type for o in outputs[2]] == ["execute_result"]  # the AxesImage repr, no PNG
+    assert outputs[3][0].text.strip() == "0 agg"
 
 
 def test_cell_timeout_reason_names_the_exception():

@@ -84,19 +84,37 @@ def test_two_workers_give_the_serial_grades(tmp_path, monkeypatch):
 
 
 def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
-    """--dask ADDRESS: the same per-submission work on a (local, in-process) Dask cluster."""
+    """--dask ADDRESS: the same per-submission work on a (local, in-process) Dask cluster; a
+    submission over --notebook-timeout is stopped there too, kernel included, and the rest graded."""
+    import psutil
+
     distributed = pytest.importorskip("distributed")
     monkeypatch.setenv("PYTHONPATH", str(FIXTURES / "kernel_path"))
     subs = tmp_path / "subs"
     build_sample_class(subs, [TOY], source_dir=TOY_SOURCE, say=lambda _: None)
+    slow = nbformat.read(subs / "alice_correct" / TOY / NB, as_version=4)
+    slow.cells[2:2] = [nbformat.v4.new_code_cell("import time\ntime.sleep(3)") for _ in range(10)]
+    (subs / "slow" / TOY).mkdir(parents=True)
+    write_notebook(slow, subs / "slow" / TOY / NB)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             rc = main(["autograde", str(subs), "--workspace", str(tmp_path / "ws"), "--source", str(TOY_SOURCE),
-                       "--dask", cluster.scheduler_address, "--timeout", "20"])
+                       "--dask", cluster.scheduler_address, "--timeout", "5", "--notebook-timeout", "20"])
     assert rc == 1, out.getvalue() + err.getvalue()
     assert f"on the Dask cluster at {cluster.scheduler_address}" in err.getvalue()
-    assert "dave_broken" in out.getvalue().split("could not grade 1:")[1]
+    not_graded = out.getvalue().split("could not grade 2:")[1]
+    assert "dave_broken" in not_graded
+    assert "notebook time limit of 20 s" in [line for line in not_graded.splitlines() if "/slow/" in line][0]
+    ipython_dir = str(tmp_path / "ws" / "ipython")
+    kernels = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("IPYTHONDIR") == ipython_dir and proc.status() != psutil.STATUS_ZOMBIE:
+                kernels.append(proc.pid)
+        except (psutil.Error, OSError):
+            pass
+    assert not kernels, "the stopped submission's kernel is still running"
     cells = _cells(tmp_path / "ws")
     totals: dict[str, float] = {}
     for (student, _, name), value in cells.items():
