@@ -13,9 +13,7 @@ unchanged, and a module that inherits from the course's reference class is refus
 
 from __future__ import annotations
 
-import contextlib
 import math
-import types
 
 import torch
 from torch import nn
@@ -24,19 +22,20 @@ import transformer_reference
 from grader.checks.common import (
     DTYPES,
     DelegationError,
+    _getattr,
+    _isinstance,
+    _issubclass,
     check,
+    distinct,
     expect_close,
     expect_tensor,
-    guarded,
-    is_close,
+    grade_alone,
     no_delegation,
+    pure,
     randn,
     refuse_delegation,
 )
 
-_isinstance = isinstance  # captured before student code runs (see common.py)
-_issubclass = issubclass
-_getattr = getattr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +96,7 @@ def _layer_norm_mistakes(x, gamma, beta, eps=1e-5) -> dict:
     })
     if eps != 1e-5:
         out["you used eps=1e-5 whatever eps was passed: use the eps argument"] = _normalise(x64, eps=1e-5) * g + b
-    return _distinct({k: v.to(x.dtype) for k, v in out.items()}, _ln(x, gamma, beta, eps))
+    return distinct({k: v.to(x.dtype) for k, v in out.items()}, _ln(x, gamma, beta, eps))
 
 
 def _affine(d_model: int, seed: int, dtype):
@@ -106,64 +105,13 @@ def _affine(d_model: int, seed: int, dtype):
     return gamma, beta
 
 
-def _unchanged(before: torch.Tensor, after: torch.Tensor, name: str, fn: str) -> None:
-    if not torch.equal(before, after):
-        raise AssertionError(
-            f"{fn} changed its input `{name}` in place (for example with `-=`, `+=`, `/=` or `.sub_()`). "
-            "Compute a new tensor and leave the caller's tensors untouched."
-        )
-
-
-def _distinct(mistakes: dict, expected: torch.Tensor) -> dict:
-    """Drop mistakes whose output passes as correct on this input (they cannot be the reason for a failure)."""
-    return {text: wrong for text, wrong in mistakes.items() if not is_close(wrong, expected)}
-
-
-def _guarded(obj, subject: str, reference: str, names: tuple[str, ...]):
-    """`guarded(...)`, and after every call check that no tensor argument was changed in place.
-
-    `names` are the positional parameter names, used in the message.
-    """
-    run = guarded(obj, subject, reference)
-    label = _getattr(obj, "__name__", type(obj).__name__)
-
-    def checked(*args, **kwargs):
-        inputs = [(names[i] if i < len(names) else f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-        saved = [(name, a, a.clone()) for name, a in inputs if _isinstance(a, torch.Tensor)]
-        result = run(*args, **kwargs)
-        for name, tensor, before in saved:
-            _unchanged(before, tensor, name, label)
-        return result
-
-    return checked
-
-
-@contextlib.contextmanager
-def _grade_alone(fn, name: str, stand_in):
-    """While grading `fn`, replace the notebook's own helper `name` with `stand_in`.
-
-    Only a function defined in the notebook itself is replaced, so a mistake in that earlier
-    exercise does not cost points a second time.
-    """
-    namespace = _getattr(fn, "__globals__", None)
-    current = namespace.get(name) if _isinstance(namespace, dict) else None
-    swap = _isinstance(current, types.FunctionType) and current.__module__ == fn.__module__
-    if swap:
-        namespace[name] = stand_in
-    try:
-        yield
-    finally:
-        if swap:
-            namespace[name] = current
-
-
 # ---------------------------------------------------------------------------------------------
 # layer_norm
 # ---------------------------------------------------------------------------------------------
 @check
 def layer_norm_values(layer_norm):
     """Values for float32 and float64 tokens with a learned scale and shift."""
-    run = _guarded(layer_norm, "norm", "layer_norm", ("x", "gamma", "beta"))
+    run = pure(layer_norm, "norm", "layer_norm", ("x", "gamma", "beta"))
     for dtype in DTYPES:
         x = (randn(3, 4, 6, seed=601, dtype=torch.float64) * 2.0 + 0.7).to(dtype)
         gamma, beta = _affine(6, seed=602, dtype=dtype)
@@ -184,7 +132,7 @@ def layer_norm_values(layer_norm):
 @check
 def layer_norm_batch_dims(layer_norm):
     """Any number of leading batch dims; the input's dtype; the inputs left untouched."""
-    run = _guarded(layer_norm, "norm", "layer_norm", ("x", "gamma", "beta"))
+    run = pure(layer_norm, "norm", "layer_norm", ("x", "gamma", "beta"))
     for i, shape in enumerate([(7,), (5, 7), (2, 5, 7), (2, 3, 4, 7)]):
         for dtype in DTYPES:
             x = randn(*shape, seed=610 + i, dtype=dtype, scale=1.5)
@@ -198,7 +146,7 @@ def layer_norm_batch_dims(layer_norm):
 @check
 def layer_norm_eps(layer_norm):
     """eps inside the square root, the eps argument used, the default eps=1e-5."""
-    run = _guarded(layer_norm, "norm", "layer_norm", ("x", "gamma", "beta"))
+    run = pure(layer_norm, "norm", "layer_norm", ("x", "gamma", "beta"))
     # Tokens whose variance is close to eps make the place of eps visible. float64, because in
     # float32 the cancellation in x - mean would blur a fair comparison.
     x = (1.5 + 3e-3 * randn(4, 6, 8, seed=630, dtype=torch.float64))
@@ -228,7 +176,7 @@ def layer_norm_eps(layer_norm):
 @check
 def layer_norm_bad_args(layer_norm):
     """ValueError naming gamma or beta when their shape is not (d_model,)."""
-    run = _guarded(layer_norm, "norm", "layer_norm", ("x", "gamma", "beta"))
+    run = pure(layer_norm, "norm", "layer_norm", ("x", "gamma", "beta"))
     x = randn(2, 3, 6, seed=640)
     gamma, beta = _affine(6, seed=641, dtype=torch.float32)
     cases = [
@@ -276,17 +224,17 @@ def _add_norm_mistakes(x, s, gamma, beta, eps=1e-5) -> dict:
     }
     if eps != 1e-5:
         out["you did not pass eps on to layer_norm"] = _ln(x + s, gamma, beta, 1e-5)
-    return _distinct(out, _ln(x + s, gamma, beta, eps))
+    return distinct(out, _ln(x + s, gamma, beta, eps))
 
 
 def _run_add_and_norm(add_and_norm):
-    return _guarded(add_and_norm, "norm", "add_and_norm", ("x", "sublayer_out", "gamma", "beta"))
+    return pure(add_and_norm, "norm", "add_and_norm", ("x", "sublayer_out", "gamma", "beta"))
 
 
 @check
 def add_and_norm_values(add_and_norm):
     """Post-norm: layer_norm(x + sublayer_out, gamma, beta, eps), float32 and float64."""
-    with _grade_alone(add_and_norm, "layer_norm", _layer_norm_oracle):
+    with grade_alone(add_and_norm, {"layer_norm": _layer_norm_oracle}):
         run = _run_add_and_norm(add_and_norm)
         for dtype in DTYPES:
             x = randn(2, 5, 6, seed=650, dtype=dtype, scale=1.5)
@@ -307,7 +255,7 @@ def add_and_norm_values(add_and_norm):
 @check
 def add_and_norm_batch_dims(add_and_norm):
     """Any number of leading batch dims; the input's dtype; x and sublayer_out left untouched."""
-    with _grade_alone(add_and_norm, "layer_norm", _layer_norm_oracle):
+    with grade_alone(add_and_norm, {"layer_norm": _layer_norm_oracle}):
         run = _run_add_and_norm(add_and_norm)
         for i, shape in enumerate([(6,), (4, 6), (2, 3, 4, 6)]):
             for dtype in DTYPES:
@@ -345,7 +293,7 @@ def _ff_oracle(x, w, activation=torch.relu, final=None):
 
 
 def _ff_mistakes(x, w) -> dict:
-    return _distinct({
+    return distinct({
         "the ReLU between the two linear layers is missing (two linear layers in a row are just one "
         "linear map)": _ff_oracle(x, w, activation=lambda h: h),
         "you applied a ReLU after the second linear layer too; the output of the feed-forward network "
@@ -544,7 +492,7 @@ def _moe_mistakes(x, weights, top_k) -> dict:
     if x.dim() < 2:
         del described["softmax_tokens"], described["softmax_axis"]
     mistakes = {text: _moe_oracle(x, weights, top_k, mode) for mode, text in described.items()}
-    return _distinct(mistakes, _moe_oracle(x, weights, top_k))
+    return distinct(mistakes, _moe_oracle(x, weights, top_k))
 
 
 def _tokens_with_clear_choice(weights, d_model, top_k, count, seed) -> torch.Tensor:

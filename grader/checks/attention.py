@@ -22,77 +22,23 @@ from __future__ import annotations
 
 import contextlib
 import math
-import types
 
 import torch
 
-from grader.checks.common import DTYPES, check, diagnose, expect_close, guarded, is_close, randn, seeded
+from grader.checks.common import (
+    DTYPES,
+    _isinstance,
+    call,
+    check,
+    distinct,
+    expect,
+    grade_alone,
+    pure,
+    randn,
+    seeded,
+)
 
-_isinstance = isinstance  # captured before student code runs (see common.py)
-_getattr = getattr
 _tuple, _list = tuple, list
-
-
-# ---------------------------------------------------------------------------------------------
-# Helpers shared with grader.checks.masking
-# ---------------------------------------------------------------------------------------------
-def call(run, described: str, *args, hint: str = "", **kwargs):
-    """Call the student's function; turn an unexpected exception into a message that says what was asked."""
-    try:
-        return run(*args, **kwargs)
-    except AssertionError:
-        raise
-    except Exception as err:
-        raise AssertionError(f"{described} raised {type(err).__name__}: {str(err)[:200]}. {hint}".strip()) from None
-
-
-def pure(obj, subject: str, reference: str | None, names: tuple[str, ...]):
-    """`guarded(...)`, and after every call check that no tensor argument was changed in place.
-
-    `names` are the positional parameter names, used in the message.
-    """
-    run = guarded(obj, subject, reference)
-    label = _getattr(obj, "__name__", type(obj).__name__)
-
-    def checked(*args, **kwargs):
-        inputs = [(names[i] if i < len(names) else f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-        saved = [(name, a, a.clone()) for name, a in inputs if _isinstance(a, torch.Tensor)]
-        result = run(*args, **kwargs)
-        for name, tensor, before in saved:
-            if tensor.shape != before.shape or not torch.equal(tensor, before):
-                raise AssertionError(
-                    f"{label} changed its input `{name}` in place (for example with `/=`, `.div_()` or "
-                    "`.masked_fill_()`). Compute new tensors and leave the caller's tensors untouched."
-                )
-        return result
-
-    return checked
-
-
-@contextlib.contextmanager
-def grade_alone(fn, name: str, stand_in):
-    """While grading `fn`, replace the notebook's own helper `name` (if defined there) with `stand_in`."""
-    namespace = _getattr(fn, "__globals__", None)
-    current = namespace.get(name) if _isinstance(namespace, dict) else None
-    swap = _isinstance(current, types.FunctionType) and current.__module__ == fn.__module__
-    if swap:
-        namespace[name] = stand_in
-    try:
-        yield
-    finally:
-        if swap:
-            namespace[name] = current
-
-
-def expect(actual, expected: torch.Tensor, what: str, mistakes: dict | None = None, hint: str = "", **tolerance) -> None:
-    """`expect_close`, giving the general `hint` only when no known mistake explains the failure."""
-    found = diagnose(actual, mistakes) if _isinstance(actual, torch.Tensor) else None
-    expect_close(actual, expected, what, mistakes=mistakes, hint="" if found else hint, **tolerance)
-
-
-def distinct(mistakes: dict, expected: torch.Tensor) -> dict:
-    """Drop mistakes whose output passes as correct on this input (they cannot be the reason for a failure)."""
-    return {text: wrong for text, wrong in mistakes.items() if not is_close(wrong, expected)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,7 +302,7 @@ def _run_sdpa(scaled_dot_product_attention):
 
 @contextlib.contextmanager
 def _sdpa_runner(scaled_dot_product_attention):
-    with grade_alone(scaled_dot_product_attention, "softmax", softmax_oracle):
+    with grade_alone(scaled_dot_product_attention, {"softmax": softmax_oracle}):
         yield _run_sdpa(scaled_dot_product_attention)
 
 

@@ -28,7 +28,12 @@ from torch import nn
 
 from grader.checks.common import (
     DelegationError,
+    _getattr,
+    _isinstance,
+    _issubclass,
+    call,
     check,
+    distinct,
     expect_close,
     expect_tensor,
     guarded,
@@ -41,32 +46,12 @@ import transformer_reference.training  # noqa: F401  (its train_step and generat
 from transformer_reference.attention import causal_mask, padding_mask
 from transformer_reference.models import DecoderOnlyLM, EncoderDecoder
 
-_isinstance = isinstance  # captured before student code runs (see common.py)
-_issubclass = issubclass
-_getattr = getattr
 _float = float
 
 
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
 # ---------------------------------------------------------------------------------------------
-def _call(fn, described: str, *args, hint: str = "", **kwargs):
-    """Call student code; turn an unexpected exception into a message that says what was asked."""
-    try:
-        return fn(*args, **kwargs)
-    except AssertionError:
-        raise
-    except NotImplementedError:
-        raise AssertionError(f"{described} raised NotImplementedError: write the exercise first.") from None
-    except Exception as err:
-        raise AssertionError(f"{described} raised {type(err).__name__}: {str(err)[:300]}. {hint}".strip()) from None
-
-
-def _distinct(mistakes: dict, expected: torch.Tensor) -> dict:
-    """Drop mistakes whose output passes as correct on this input (they cannot be the reason for a failure)."""
-    return {text: wrong for text, wrong in mistakes.items() if not is_close(wrong, expected)}
-
-
 @contextlib.contextmanager
 def _seeded_global(seed: int):
     """Run with the global RNG seeded (student initialisation is then reproducible), restoring it after."""
@@ -130,7 +115,7 @@ def _build_seq2seq(cls, seed: int, pad_id: int = 0, dtype=torch.float32, **sizes
     src_v, tgt_v = kwargs.pop("src_vocab_size", V_SRC), kwargs.pop("tgt_vocab_size", V_TGT)
     described = f"{_SEQ2SEQ}({src_v}, {tgt_v}, " + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
     with _seeded_global(seed), _guard_model():
-        model = _call(cls, described, src_v, tgt_v, **kwargs)
+        model = call(cls, described, src_v, tgt_v, **kwargs)
     if not _isinstance(model, nn.Module):
         raise AssertionError(f"{described} should create a torch.nn.Module, but it made a {type(model).__name__}.")
     return model.to(dtype), described
@@ -138,7 +123,7 @@ def _build_seq2seq(cls, seed: int, pad_id: int = 0, dtype=torch.float32, **sizes
 
 def _forward(model, described: str, src, tgt):
     with _guard_model():
-        return _call(model, f"{described}(src of shape {tuple(src.shape)}, tgt of shape {tuple(tgt.shape)})", src, tgt)
+        return call(model, f"{described}(src of shape {tuple(src.shape)}, tgt of shape {tuple(tgt.shape)})", src, tgt)
 
 
 def _load_reference_weights(model, reference: EncoderDecoder, described: str) -> None:
@@ -237,10 +222,10 @@ def seq2seq_shapes(Seq2SeqTransformer):
             src = _padded_batch([S] + [max(1, S - 2)] * (B - 1), v_src, seed=1010 + seed)
             tgt = _padded_batch([T] * B, v_tgt, seed=1020 + seed)
             with _guard_model():
-                memory = _call(model.encode, f"{described}.encode(src of shape {tuple(src.shape)})", src)
+                memory = call(model.encode, f"{described}.encode(src of shape {tuple(src.shape)})", src)
                 expect_tensor(memory, f"{described}.encode(src of shape {tuple(src.shape)}) (the memory)",
                               shape=(B, S, d_model), dtype=dtype)
-                logits = _call(model.decode, f"{described}.decode(tgt, memory, src)", tgt, memory, src)
+                logits = call(model.decode, f"{described}.decode(tgt, memory, src)", tgt, memory, src)
                 expect_tensor(logits, f"{described}.decode(tgt of shape {tuple(tgt.shape)}, memory, src)",
                               shape=(B, T, v_tgt), dtype=dtype)
             logits = _forward(model, described, src, tgt)
@@ -284,7 +269,7 @@ def seq2seq_values(Seq2SeqTransformer):
                 _real_positions(logits, tgt, pad_id), want,
                 f"With the reference weights copied in ({dtype}, source lengths {src_lengths}, target lengths "
                 f"{tgt_lengths}, pad_id={pad_id}), the logits at the real target positions",
-                mistakes=_distinct(mistakes, want),
+                mistakes=distinct(mistakes, want),
                 hint="The model is: scaled embedding + positions -> encoder blocks (source padding mask) -> memory; "
                 "target embedding + positions -> decoder blocks (causal mask for self-attention, source padding "
                 "mask for cross-attention to the memory) -> output projection.",
@@ -431,7 +416,7 @@ def _step_batch(pad_id: int, seed: int, extra: int = 0):
 
 
 def _run_step(run, model, optimizer, src, tgt_in, tgt_out, pad_id, described):
-    result = _call(run, described, model, optimizer, src, tgt_in, tgt_out, pad_id)
+    result = call(run, described, model, optimizer, src, tgt_in, tgt_out, pad_id)
     if _isinstance(result, torch.Tensor):
         raise AssertionError(
             f"{described} returned a tensor; return the loss as a Python float (loss.item()), so that the caller can "
@@ -488,7 +473,7 @@ def train_step_loss(train_step):
         loss = _run_step(run, model, optimizer, src, tgt_in, tgt_out, pad_id, described)
         expect_close(
             _as_scalar(loss), expected, f"the loss returned by {described}",
-            mistakes=_distinct(mistakes, expected), rtol=1e-5, atol=1e-6,
+            mistakes=distinct(mistakes, expected), rtol=1e-5, atol=1e-6,
             hint="Return F.cross_entropy(logits.reshape(-1, V), tgt_out.reshape(-1), ignore_index=pad_id).item(), "
             "computed before optimizer.step().",
         )
@@ -523,7 +508,7 @@ def train_step_update(train_step):
         described = f"train_step(model, SGD(lr={lr}), src, tgt_in, tgt_out, pad_id={pad_id}) ({dtype} model)"
         _run_step(run, model, optimizer, src, tgt_in, tgt_out, pad_id, described)
         tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-7, "atol": 1e-9}
-        expect_close(_flat(model), expected, f"the parameters after {described}", mistakes=_distinct(mistakes, expected),
+        expect_close(_flat(model), expected, f"the parameters after {described}", mistakes=distinct(mistakes, expected),
                      hint="A training step is: optimizer.zero_grad(); loss = ...; loss.backward(); optimizer.step().", **tol)
 
 
@@ -679,7 +664,7 @@ def _expect_generated(out, prompt: torch.Tensor, n: int, vocab_size: int, descri
 
 
 def _gen(run, described, model, prompt, n, **kwargs):
-    return _call(run, described, model, prompt, n, **kwargs)
+    return call(run, described, model, prompt, n, **kwargs)
 
 
 def _rollout(model, prompt: torch.Tensor, n: int, *, position=-1, last_token_only=False, no_append=False) -> torch.Tensor:

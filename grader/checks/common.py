@@ -8,6 +8,9 @@ Every hidden check takes the student's object, builds its own seeded inputs, and
 - `no_delegation(subject, reference)` / `refuse_delegation(obj, subject, reference)` fail an
   exercise that hands its subject to a ready-made implementation (CONTRACT.md, "What an exercise
   may not call"), whether the call is written directly, through an alias or through a helper.
+- `call`, `pure`, `grade_alone` and `distinct` run student code the same way in every module:
+  an exception becomes a sentence, in-place changes of arguments are refused, earlier exercises
+  are replaced by correct stand-ins, and only mistakes that differ from the right answer are named.
 - `@check` marks a hidden check: it first verifies that the notebook has not rebound the
   functions the checks rely on (`torch.allclose`, `torch.testing.assert_close`, numpy's testing
   helpers, ...).
@@ -40,6 +43,7 @@ import transformer_reference
 # Pristine references, captured at import (before student code runs).
 # ---------------------------------------------------------------------------------------------
 _isinstance = builtins.isinstance
+_issubclass = builtins.issubclass
 _getattr = builtins.getattr
 _detach = torch.Tensor.detach
 _to = torch.Tensor.to
@@ -436,6 +440,95 @@ def guarded(obj, subject: str, reference: str | None = None) -> Callable:
             return obj(*args, **kwargs)
 
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Calling student code.
+# ---------------------------------------------------------------------------------------------
+def call(run: Callable, described: str, *args, hint: str = "", **kwargs):
+    """`run(*args, **kwargs)`; an unexpected exception becomes a message that says what was asked.
+
+    AssertionError (a failed check, a refused delegation) passes through unchanged.
+    """
+    try:
+        return run(*args, **kwargs)
+    except AssertionError:
+        raise
+    except NotImplementedError:
+        raise AssertionError(f"{described} raised NotImplementedError: write the exercise first.") from None
+    except Exception as err:
+        raise AssertionError(f"{described} raised {type(err).__name__}: {str(err)[:300]}. {hint}".strip()) from None
+
+
+def pure(obj, subject: str, reference: str | None, names: tuple[str, ...]) -> Callable:
+    """`guarded(...)`, and after every call check that no tensor argument was changed in place.
+
+    `names` are the positional parameter names, used in the message.
+    """
+    run = guarded(obj, subject, reference)
+    label = _getattr(obj, "__name__", type(obj).__name__)
+
+    def checked(*args, **kwargs):
+        inputs = [(names[i] if i < len(names) else f"argument {i}", a) for i, a in enumerate(args)] + list(kwargs.items())
+        saved = [(name, a, a.clone()) for name, a in inputs if _isinstance(a, torch.Tensor)]
+        result = run(*args, **kwargs)
+        for name, tensor, before in saved:
+            if tensor.shape != before.shape or not torch.equal(tensor, before):
+                raise AssertionError(
+                    f"{label} changed its input `{name}` in place (for example with `+=`, `/=`, `.div_()` or "
+                    "`.masked_fill_()`). Compute new tensors and leave the caller's tensors untouched."
+                )
+        return result
+
+    return checked
+
+
+def notebook_namespace(obj):
+    """The global namespace and module name of the notebook code that defines `obj` (function or class)."""
+    functions = []
+    if _isinstance(obj, types.FunctionType):
+        functions = [obj]
+    elif _isinstance(obj, type):
+        for klass in obj.__mro__:
+            if klass.__module__.startswith(("torch", "builtins")):
+                continue
+            functions += [v for v in vars(klass).values() if _isinstance(v, types.FunctionType)]
+    for fn in functions:
+        return fn.__globals__, fn.__module__
+    return None, None
+
+
+@contextlib.contextmanager
+def grade_alone(obj, stand_ins: dict) -> Iterator[None]:
+    """While grading `obj`, replace the notebook's own helpers named in `stand_ins` with correct ones.
+
+    Only functions defined in the notebook itself are replaced (not, e.g., a helper imported from
+    transformer_reference), so a mistake in an earlier exercise does not cost points a second time.
+    """
+    namespace, module = notebook_namespace(obj)
+    swapped = {}
+    if _isinstance(namespace, dict):
+        for name, stand_in in stand_ins.items():
+            current = namespace.get(name)
+            if _isinstance(current, types.FunctionType) and current.__module__ == module:
+                swapped[name] = current
+                namespace[name] = stand_in
+    try:
+        yield
+    finally:
+        for name, current in swapped.items():
+            namespace[name] = current
+
+
+def distinct(mistakes: dict, expected: torch.Tensor) -> dict:
+    """Drop mistakes whose output passes as correct on this input (they cannot be the reason for a failure)."""
+    return {text: wrong for text, wrong in mistakes.items() if wrong is not None and not is_close(wrong, expected)}
+
+
+def expect(actual, expected: torch.Tensor, what: str, mistakes: dict | None = None, hint: str = "", **tolerance) -> None:
+    """`expect_close`, giving the general `hint` only when no known mistake explains the failure."""
+    found = diagnose(actual, mistakes) if _isinstance(actual, torch.Tensor) else None
+    expect_close(actual, expected, what, mistakes=mistakes, hint="" if found else hint, **tolerance)
 
 
 # ---------------------------------------------------------------------------------------------

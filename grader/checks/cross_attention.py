@@ -26,15 +26,26 @@ import math
 import torch
 from torch import nn
 
-from grader.checks.common import DTYPES, check, expect_close, expect_tensor, guarded, is_close, no_delegation, randn
+from grader.checks.common import (
+    DTYPES,
+    _getattr,
+    _isinstance,
+    check,
+    distinct,
+    expect_close,
+    expect_tensor,
+    grade_alone,
+    guarded,
+    is_close,
+    no_delegation,
+    randn,
+)
 from grader.checks.multihead import (
     PROJECTIONS,
     attempt,
     build_module,
-    distinct,
     explain_mask_error,
     explain_view_error,
-    grade_alone,
     linear_layer,
     load_mha,
     mha64,
@@ -42,8 +53,6 @@ from grader.checks.multihead import (
     unchanged,
 )
 
-_isinstance = isinstance  # captured before student code runs (see common.py)
-_getattr = getattr
 _str = str
 _clone = torch.Tensor.clone
 

@@ -20,11 +20,20 @@ import math
 
 import torch
 
-from grader.checks.attention import call, expect
-from grader.checks.common import DTYPES, check, expect_close, expect_tensor, guarded, is_close, randn, seeded
+from grader.checks.common import (
+    DTYPES,
+    _isinstance,
+    call,
+    check,
+    expect,
+    expect_close,
+    expect_tensor,
+    guarded,
+    is_close,
+    randn,
+    seeded,
+)
 
-_isinstance = isinstance  # captured before student code runs (see common.py)
-_getattr = getattr
 _dict, _list, _int, _str = dict, list, int, str
 
 PAD, UNK = "<pad>", "<unk>"

@@ -20,10 +20,17 @@ import contextlib
 
 import torch
 
-from grader.checks.attention import call, grade_alone, pure
-from grader.checks.common import check, expect_close, expect_tensor, seeded
+from grader.checks.common import (
+    _isinstance,
+    call,
+    check,
+    expect_close,
+    expect_tensor,
+    grade_alone,
+    pure,
+    seeded,
+)
 
-_isinstance = isinstance  # captured before student code runs (see common.py)
 _int = int
 
 
@@ -225,9 +232,7 @@ def _combined_mistakes(token_ids: torch.Tensor, pad_id: int) -> dict:
 
 @contextlib.contextmanager
 def _combined_runner(decoder_self_attention_mask):
-    with grade_alone(decoder_self_attention_mask, "causal_mask", causal_mask_oracle), grade_alone(
-        decoder_self_attention_mask, "padding_mask", padding_mask_oracle
-    ):
+    with grade_alone(decoder_self_attention_mask, {"causal_mask": causal_mask_oracle, "padding_mask": padding_mask_oracle}):
         yield pure(decoder_self_attention_mask, "none", None, ("token_ids",))
 
 

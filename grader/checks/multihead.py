@@ -22,9 +22,7 @@ The oracle `mha64` and the helpers below are also used by `grader.checks.cross_a
 
 from __future__ import annotations
 
-import contextlib
 import math
-import types
 
 import torch
 from torch import nn
@@ -33,9 +31,14 @@ import transformer_reference
 from grader.checks.common import (
     DTYPES,
     DelegationError,
+    _getattr,
+    _isinstance,
+    _issubclass,
     check,
+    distinct,
     expect_close,
     expect_tensor,
+    grade_alone,
     guarded,
     is_close,
     no_delegation,
@@ -43,9 +46,6 @@ from grader.checks.common import (
     refuse_delegation,
 )
 
-_isinstance = isinstance  # captured before student code runs (see common.py)
-_issubclass = issubclass
-_getattr = getattr
 _str = str
 _equal = torch.equal
 _clone = torch.Tensor.clone
@@ -56,11 +56,6 @@ PROJECTIONS = ("w_q", "w_k", "w_v", "w_o")
 # ---------------------------------------------------------------------------------------------
 # Small shared helpers.
 # ---------------------------------------------------------------------------------------------
-def distinct(mistakes: dict, expected: torch.Tensor) -> dict:
-    """Drop mistakes whose output passes as correct on this input (they cannot be the reason for a failure)."""
-    return {text: wrong for text, wrong in mistakes.items() if wrong is not None and not is_close(wrong, expected)}
-
-
 def expect_close_lazy(actual, expected: torch.Tensor, what: str, mistakes, hint: str = "") -> None:
     """expect_close, but the mistakes' outputs (`mistakes()`) are only computed when the result is wrong."""
     if (_isinstance(actual, torch.Tensor) and actual.dtype == expected.dtype and is_close(actual, expected)):
@@ -101,43 +96,6 @@ def unchanged(saved: list, fn: str) -> None:
                 f"{fn} changed its argument `{name}` in place. Compute new tensors and leave the caller's "
                 "tensors untouched."
             )
-
-
-def notebook_namespace(obj):
-    """The global namespace and module name of the notebook code that defines `obj` (function or class)."""
-    functions = []
-    if _isinstance(obj, types.FunctionType):
-        functions = [obj]
-    elif _isinstance(obj, type):
-        for klass in obj.__mro__:
-            if klass.__module__.startswith(("torch", "builtins")):
-                continue
-            functions += [v for v in vars(klass).values() if _isinstance(v, types.FunctionType)]
-    for fn in functions:
-        return fn.__globals__, fn.__module__
-    return None, None
-
-
-@contextlib.contextmanager
-def grade_alone(obj, stand_ins: dict):
-    """While grading `obj`, replace the notebook's own helpers named in `stand_ins` with correct ones.
-
-    Only functions defined in the notebook itself are replaced (not, e.g., a helper imported from
-    transformer_reference), so a mistake in an earlier exercise does not cost points a second time.
-    """
-    namespace, module = notebook_namespace(obj)
-    swapped = {}
-    if _isinstance(namespace, dict):
-        for name, stand_in in stand_ins.items():
-            current = namespace.get(name)
-            if _isinstance(current, types.FunctionType) and current.__module__ == module:
-                swapped[name] = current
-                namespace[name] = stand_in
-    try:
-        yield
-    finally:
-        for name, current in swapped.items():
-            namespace[name] = current
 
 
 def expect_value_error(call, argument: str, described: str, why: str) -> None:

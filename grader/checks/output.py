@@ -23,23 +23,26 @@ import transformer_reference
 # Helpers shared with add_norm (kept in one place; candidates for common.py): drop mistakes that
 # pass as correct, refuse in-place changes of the inputs, grade an exercise with a correct stand-in
 # for the notebook's earlier helper.
-from grader.checks.add_norm import _distinct, _grade_alone, _guarded
 from grader.checks.common import (
     DTYPES,
     DelegationError,
+    _getattr,
+    _isinstance,
+    _issubclass,
+    call,
     check,
+    distinct,
     expect_close,
     expect_tensor,
+    grade_alone,
     is_close,
     no_delegation,
+    pure,
     randn,
     refuse_delegation,
     seeded,
 )
 
-_isinstance = isinstance  # captured before student code runs (see common.py)
-_issubclass = issubclass
-_getattr = getattr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,7 +101,7 @@ def _projection_params(proj, d_model: int, vocab_size: int, owner: str):
 
 def _projection_mistakes(x, w, b) -> dict:
     logits = x.double() @ w.double().T + b.double()
-    return _distinct({
+    return distinct({
         "the bias is missing: logits = x W^T + b": (x.double() @ w.double().T).to(x.dtype),
         "you returned probabilities (a softmax) instead of logits; the softmax comes later, together "
         "with the temperature": _softmax64(logits).to(x.dtype),
@@ -197,11 +200,11 @@ def _swt_mistakes(logits, temperature) -> dict:
             z / temperature, dim=0
         )
     mistakes = {text: wrong.to(logits.dtype) for text, wrong in mistakes.items()}
-    return _distinct(mistakes, _swt(logits, temperature))
+    return distinct(mistakes, _swt(logits, temperature))
 
 
 def _run_swt(softmax_with_temperature):
-    return _guarded(softmax_with_temperature, "none", "softmax_with_temperature", ("logits",))
+    return pure(softmax_with_temperature, "none", "softmax_with_temperature", ("logits",))
 
 
 @check
@@ -304,18 +307,8 @@ _CHI2_LIMIT = 80.0
 
 @contextlib.contextmanager
 def _sampler(sample_next_token):
-    with _grade_alone(sample_next_token, "softmax_with_temperature", _softmax_with_temperature_oracle):
-        yield _guarded(sample_next_token, "none", "sample_next_token", ("logits",))
-
-
-def _call(run, described: str, *args, hint: str = "", **kwargs):
-    """Call the sampler; turn an unexpected exception into a message that says what was asked."""
-    try:
-        return run(*args, **kwargs)
-    except AssertionError:
-        raise
-    except Exception as err:
-        raise AssertionError(f"{described} raised {type(err).__name__}: {str(err)[:200]}. {hint}".strip()) from None
+    with grade_alone(sample_next_token, {"softmax_with_temperature": _softmax_with_temperature_oracle}):
+        yield pure(sample_next_token, "none", "sample_next_token", ("logits",))
 
 
 def _expect_ids(ids, shape, vocab_size: int, described: str) -> None:
@@ -349,13 +342,13 @@ def sample_greedy(sample_next_token):
                 logits = _distinct_rows(math.prod(shape[:-1]), 9, seed=960 + i, dtype=dtype).reshape(shape) * 30.0
                 for kwargs in ({}, {"generator": seeded(961)}):
                     described = f"sample_next_token(logits of shape {shape}, temperature=0{', generator=g' if kwargs else ''})"
-                    ids = _call(run, described, logits, 0.0, hint=hint, **kwargs)
+                    ids = call(run, described, logits, 0.0, hint=hint, **kwargs)
                     _expect_ids(ids, shape[:-1], 9, described)
                     want = logits.argmax(dim=-1)
                     if not torch.equal(ids, want):
                         wrong = "" if not torch.equal(ids, logits.argmin(dim=-1)) else " It looks like you took the argmin."
                         raise AssertionError(f"{described} should return the argmax of each row, {want.tolist()}, but returned {ids.tolist()}.{wrong} {hint}")
-        ids = _call(run, "sample_next_token(logits, temperature=0) with an int 0", _distinct_rows(3, 5, seed=963), 0, hint=hint)
+        ids = call(run, "sample_next_token(logits, temperature=0) with an int 0", _distinct_rows(3, 5, seed=963), 0, hint=hint)
         _expect_ids(ids, (3,), 5, "sample_next_token(logits of shape (3, 5), temperature=0)")
 
 
@@ -368,9 +361,9 @@ def sample_shapes(sample_next_token):
                 logits = randn(*shape, seed=970 + i, dtype=dtype)
                 for temperature, kwargs in [(1.0, {"generator": seeded(971)}), (0.8, {})]:
                     described = f"sample_next_token({dtype} logits of shape {shape}, temperature={temperature}{', generator=g' if kwargs else ''})"
-                    ids = _call(run, described, logits, temperature, **kwargs)
+                    ids = call(run, described, logits, temperature, **kwargs)
                     _expect_ids(ids, shape[:-1], 9, described)
-        ids = _call(run, "sample_next_token(logits) with the default temperature", randn(3, 9, seed=975))
+        ids = call(run, "sample_next_token(logits) with the default temperature", randn(3, 9, seed=975))
         _expect_ids(ids, (3,), 9, "sample_next_token(logits of shape (3, 9))")
 
 
@@ -404,7 +397,7 @@ def _sampling_mistakes(logits: torch.Tensor, temperature: float) -> dict:
 def _check_frequencies(run, temperature: float, dtype) -> None:
     logits = _ROWS.to(dtype).expand(_DRAWS, *_ROWS.shape).contiguous()  # (N, 3, V): N independent draws per row
     described = f"sample_next_token({dtype} logits of shape {tuple(logits.shape)}, temperature={temperature}, generator=g)"
-    ids = _call(run, described, logits, temperature, generator=seeded(980 + int(temperature * 10)))
+    ids = call(run, described, logits, temperature, generator=seeded(980 + int(temperature * 10)))
     _expect_ids(ids, logits.shape[:-1], _ROWS.shape[-1], described)
     for r in range(_ROWS.shape[0]):
         row_logits = _ROWS[r].to(dtype).double()
@@ -447,10 +440,10 @@ def sample_generator(sample_next_token):
             described = f"sample_next_token(logits of shape (400, 6), temperature={temperature}, generator=g)"
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(1)
-                first = _call(run, described, logits, temperature, generator=seeded(991))
+                first = call(run, described, logits, temperature, generator=seeded(991))
                 torch.manual_seed(2)
-                again = _call(run, described, logits, temperature, generator=seeded(991))
-                other = _call(run, described, logits, temperature, generator=seeded(992))
+                again = call(run, described, logits, temperature, generator=seeded(991))
+                other = call(run, described, logits, temperature, generator=seeded(992))
             _expect_ids(first, (400,), 6, described)
             _expect_ids(again, (400,), 6, described)
             _expect_ids(other, (400,), 6, described)
@@ -477,7 +470,7 @@ def sample_small_temperature(sample_next_token):
         for temperature, dtype, offset in [(0.01, torch.float32, 100.0), (1e-3, torch.float32, -100.0), (0.01, torch.float64, 1000.0)]:
             logits = _distinct_rows(64, 8, seed=995, dtype=dtype) + offset
             described = f"sample_next_token({dtype} logits around {offset:g}, temperature={temperature}, generator=g)"
-            ids = _call(run, described, logits, temperature, generator=seeded(996), hint=hint)
+            ids = call(run, described, logits, temperature, generator=seeded(996), hint=hint)
             _expect_ids(ids, (64,), 8, described)
             want = logits.argmax(dim=-1)
             if not torch.equal(ids, want):
