@@ -312,7 +312,9 @@ def _scan(obj, forbidden: list[tuple[str, object]], seen: set[int]) -> str | Non
     `torch.nn.functional.layer_norm`), aliases (`from ... import ... as x`), closures and the
     student's own helper functions and classes defined in the same notebook.
     """
-    names = {path.rpartition(".")[2]: path for path, _ in forbidden}
+    names: dict[str, str] = {}  # last part of the name -> the first (most canonical) path that ends in it
+    for path, _ in forbidden:
+        names.setdefault(path.rpartition(".")[2], path)
 
     def hit(value) -> str | None:
         for path, target in forbidden:
