@@ -265,6 +265,14 @@ def nbgrader_config(root: Path, db_url: str, *, timeout: int = DEFAULT_CELL_TIME
     c.LimitOutput.enabled = True
     c.LimitOutput.max_lines = 1000
     c.LimitOutput.max_traceback = 100
+    # Hidden tests run in this process, never in the student's kernel (grader/boundary/verdicts.py).
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearMetadataPreprocessor,
+                                        IgnorePattern, LimitOutput, SaveAutoGrades)
+
+    from grader.boundary.verdicts import TrustedExecute
+
+    c.Autograde.autograde_preprocessors = [TrustedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.Autograde.create_student = True
     c.GenerateAssignment.create_assignment = True
     # Feedback: our filter removes traceback frames from grader/library code before the HTML is

@@ -38,12 +38,18 @@ import torch.nn.functional
 import torch.testing
 
 import transformer_reference
+from grader.boundary import remote, static
 
 # ---------------------------------------------------------------------------------------------
-# Pristine references, captured at import (before student code runs).
+# Pristine references, captured at import (before student code runs). `_isinstance` and
+# `_issubclass` also answer for the student's objects seen through the trust boundary
+# (grader/boundary/remote.py), by the names of their classes.
 # ---------------------------------------------------------------------------------------------
-_isinstance = builtins.isinstance
-_issubclass = builtins.issubclass
+_isinstance = remote.isinstance_
+_issubclass = remote.issubclass_
+_local = remote.local
+in_kernel = remote.in_kernel  # run a check's own scenario where the student's objects live
+backward_in_kernel = remote.backward_in_kernel
 _getattr = builtins.getattr
 _detach = torch.Tensor.detach
 _to = torch.Tensor.to
@@ -105,6 +111,7 @@ TOLERANCES = {
 
 
 def _as_float64(t: torch.Tensor) -> np.ndarray:
+    t = _local(t)
     return _numpy(_to(_detach(t), device="cpu", dtype=torch.float64))
 
 
@@ -125,6 +132,7 @@ def _mismatch(actual: torch.Tensor, expected: torch.Tensor, rtol: float, atol: f
 
 def is_close(actual, expected: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> bool:
     """True when `actual` is a tensor of `expected`'s shape within tolerance (dtype not checked)."""
+    actual = _local(actual)
     if not _isinstance(actual, torch.Tensor) or tuple(actual.shape) != tuple(expected.shape):
         return False
     tol = TOLERANCES.get(expected.dtype, TOLERANCES[torch.float32])
@@ -146,6 +154,7 @@ def diagnose(actual, mistakes: dict[str, torch.Tensor] | None) -> str | None:
 
 def expect_tensor(actual, what: str, shape=None, dtype=None) -> None:
     """Check that `actual` is a tensor with the given shape and dtype, naming what is off."""
+    actual = _local(actual)
     if not _isinstance(actual, torch.Tensor):
         raise AssertionError(f"{what} should be a torch.Tensor, but it is {type(actual).__name__}.")
     if shape is not None and tuple(actual.shape) != tuple(shape):
@@ -168,6 +177,7 @@ def expect_close(
     `mistakes` maps a plain-words description ("you did not divide the scores by sqrt(d_k)") to
     the output that mistake produces on the same input.
     """
+    actual = _local(actual)
     expect_tensor(actual, what, shape=expected.shape)
     if expected.dtype.is_floating_point and actual.dtype != expected.dtype:
         raise AssertionError(
@@ -379,6 +389,9 @@ def refuse_delegation(obj, subject: str, reference: str | None = None) -> None:
     `subject` is a key of FORBIDDEN_CALLS; `reference` is the name of the same component in
     `transformer_reference` (e.g. "scaled_dot_product_attention"), which is forbidden too.
     """
+    if remote.is_remote(obj):
+        _refuse_remote(obj, subject, reference)
+        return
     forbidden = _forbidden(subject, reference)
     found = None
     if inspect.isclass(obj):  # `class Mine(nn.LayerNorm): pass` inherits the whole exercise
@@ -386,6 +399,29 @@ def refuse_delegation(obj, subject: str, reference: str | None = None) -> None:
     found = found or _scan(obj, forbidden, set())
     if found:
         raise DelegationError(_delegation_message(_getattr(obj, "__name__", type(obj).__name__), found))
+
+
+def _refuse_remote(obj, subject: str, reference: str | None) -> None:
+    """`refuse_delegation` for a student object in the kernel: read the submitted source here."""
+    name = obj._desc.get("lookup") or obj.__name__
+    if obj.remote_kind == "function" and not obj._desc.get("notebook_function", True):
+        raise DelegationError(
+            f"`{name}` is not a function written in your notebook (it is {obj.remote_type}), so the exercise scores 0. "
+            "Write the computation yourself."
+        )
+    if subject not in FORBIDDEN_CALLS:
+        raise KeyError(f"unknown delegation subject {subject!r}; known: {sorted(FORBIDDEN_CALLS)}")
+    found = static.delegation(remote.submitted_code(), name, FORBIDDEN_CALLS[subject], reference)
+    if found:
+        raise DelegationError(_delegation_message(name, found))
+
+
+def _forbidden_paths(subject: str, reference: str | None) -> list[str]:
+    paths = list(FORBIDDEN_CALLS[subject])
+    if reference is not None:
+        paths += [f"{m.__name__}.{reference}" for m in [transformer_reference, *_reference_modules()]
+                  if _getattr(m, reference, None) is not None]
+    return paths
 
 
 @contextlib.contextmanager
@@ -422,7 +458,9 @@ def no_delegation(exercise: str, subject: str, reference: str | None = None):
                     with contextlib.suppress(AttributeError, TypeError):
                         setattr(owner, name, recorder(path, value))
     try:
-        yield
+        # Calls into a student's kernel are watched there too (a second signal; static.py is the first).
+        with remote.call_options(forbid=_forbidden_paths(subject, reference), on_forbidden=calls.append):
+            yield
     finally:
         for owner, name, value in reversed(patches):
             with contextlib.suppress(AttributeError, TypeError):
@@ -507,6 +545,10 @@ def grade_alone(obj, stand_ins: dict) -> Iterator[None]:
     Only functions defined in the notebook itself are replaced (not, e.g., a helper imported from
     transformer_reference), so a mistake in an earlier exercise does not cost points a second time.
     """
+    if remote.is_remote(obj):  # the kernel swaps them while each call runs
+        with remote.call_options(stand_ins=stand_ins):
+            yield
+        return
     namespace, module = notebook_namespace(obj)
     swapped = {}
     if _isinstance(namespace, dict):

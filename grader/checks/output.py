@@ -24,6 +24,7 @@ import transformer_reference
 # pass as correct, refuse in-place changes of the inputs, grade an exercise with a correct stand-in
 # for the notebook's earlier helper.
 from grader.checks.common import (
+    in_kernel,
     DTYPES,
     DelegationError,
     _getattr,
@@ -147,38 +148,55 @@ def output_projection_values(OutputProjection):
 @check
 def output_projection_tying(OutputProjection):
     """With tied_weight, the projection uses the embedding's own Parameter (shared values and gradients)."""
+    w, b, x = randn(11, 6, seed=910), randn(11, seed=911), randn(3, 6, seed=912)
     embedding = nn.Embedding(11, 6)
     with torch.no_grad():
-        embedding.weight.copy_(randn(11, 6, seed=910))
+        embedding.weight.copy_(w)
     proj = _build(OutputProjection, 6, 11, tied_weight=embedding.weight)
-    weight, bias = _projection_params(proj, 6, 11, "OutputProjection(6, 11, tied_weight=embedding.weight)")
-    if weight is not embedding.weight:
-        shares = weight.data_ptr() == embedding.weight.data_ptr()
+    _projection_params(proj, 6, 11, "OutputProjection(6, 11, tied_weight=embedding.weight)")
+    # Identity and gradient flow are properties of objects living together: the scenario builds the
+    # embedding and the student's module side by side where the student's code runs, and reports numbers.
+    report = call(in_kernel, "OutputProjection(6, 11, tied_weight=embedding.weight)", _tying_scenario, OutputProjection, w, b, x)
+    if not report["same"]:
         raise AssertionError(
             "With tied_weight, OutputProjection.weight should be the very Parameter that was passed in "
             "(self.weight = tied_weight), so that both layers train one matrix. "
             + ("Yours shares its memory but is a new Parameter, so the gradients go to two separate leaves."
-               if shares else "Yours is a separate copy.")
+               if report["shares"] else "Yours is a separate copy.")
         )
-    params = list(nn.ModuleList([embedding, proj]).parameters())
-    if sum(p.numel() for p in params) != 11 * 6 + 11:
+    if report["count"] != 11 * 6 + 11:
         raise AssertionError(
             f"An embedding and a tied OutputProjection(6, 11) should have {11 * 6 + 11} learnable numbers together "
-            f"(the shared (11, 6) matrix and the bias), but they have {sum(p.numel() for p in params)}."
+            f"(the shared (11, 6) matrix and the bias), but they have {report['count']}."
         )
-    with torch.no_grad():
-        bias.copy_(randn(11, seed=911))
-    x = randn(3, 6, seed=912)
-    with no_delegation("OutputProjection", "none", "OutputProjection"):
-        logits = proj(x)
-    expected = (x.double() @ embedding.weight.detach().double().T + bias.detach().double()).float()
-    expect_close(logits, expected, "tied OutputProjection(6, 11) logits (x @ embedding.weight^T + bias)",
-                 mistakes=_projection_mistakes(x, embedding.weight.detach(), bias.detach()))
-    logits.sum().backward()
-    if embedding.weight.grad is None:
+    expected = (x.double() @ w.double().T + b.double()).float()
+    expect_close(report["logits"], expected, "tied OutputProjection(6, 11) logits (x @ embedding.weight^T + bias)",
+                 mistakes=_projection_mistakes(x, w, b))
+    if report["grad"] is None:
         raise AssertionError("The tied projection's gradient does not reach the embedding's weight; use the Parameter itself.")
-    expect_close(embedding.weight.grad, x.sum(0).expand(11, 6).contiguous(),
+    expect_close(report["grad"], x.sum(0).expand(11, 6).contiguous(),
                  "the gradient of logits.sum() with respect to the shared weight")
+
+
+def _tying_scenario(OutputProjection, w, b, x) -> dict:
+    """Runs where the student's class lives: an embedding and a tied projection, one backward pass."""
+    embedding = nn.Embedding(11, 6)
+    with torch.no_grad():
+        embedding.weight.copy_(w)
+    proj = OutputProjection(6, 11, tied_weight=embedding.weight)
+    weight, bias = proj.weight, proj.bias
+    report = {
+        "same": weight is embedding.weight,
+        "shares": weight.data_ptr() == embedding.weight.data_ptr(),
+        "count": sum(p.numel() for p in nn.ModuleList([embedding, proj]).parameters()),
+    }
+    with torch.no_grad():
+        bias.copy_(b)
+    logits = proj(x)
+    report["logits"] = logits.detach()
+    logits.sum().backward()
+    report["grad"] = embedding.weight.grad
+    return report
 
 
 # ---------------------------------------------------------------------------------------------

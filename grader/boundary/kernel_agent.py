@@ -1,0 +1,349 @@
+"""The kernel side of the trust boundary: runs inside the (sandboxed) grading kernel.
+
+The trusted grader sends this file's source into the kernel once, after the student's notebook
+has run, and then one request per operation (`serve(<base64>)`). A request is a cloudpickle of
+`(op, args)` made by the trusted side; the answer is published as a display message of type
+`MIME` holding JSON: plain values, and tensors as dtype + shape + raw bytes. No pickle ever
+travels from the kernel to the grader, so nothing the student controls is executed there.
+
+Everything here is untrusted once it runs: a submission can patch it. That is fine, because the
+grader treats every answer as data and decides every grade itself. This file therefore contains
+no answers and no hidden logic, only plumbing. It imports nothing from `grader` (the kernel
+cannot see that package) and is also imported by the trusted side for `encode`/`decode`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import json
+import math
+import sys
+import types
+
+MIME = "application/x-transformer-course-answer+json"
+REF = "\x00kept"  # (REF, id) in a request names an object the kernel keeps
+TENSOR_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
+                 "complex64", "complex128")
+
+
+# ---------------------------------------------------------------------------------------------
+# Values <-> JSON. `encode` runs in the kernel (and on the trusted side for tests); `decode`
+# runs on the trusted side and only ever builds plain Python values, numpy scalars and exact
+# torch.Tensor objects from bytes.
+# ---------------------------------------------------------------------------------------------
+def encode(value, keep) -> object:
+    """JSON-able form of `value`; objects that are not plain data are kept in the kernel via
+    `keep(obj) -> handle description` and travel as handles."""
+    import numpy as np
+    import torch
+
+    if value is None or type(value) in (bool, str):
+        return value
+    if type(value) is int:
+        return value if abs(value) < 2**53 else {"$": "int", "v": str(value)}
+    if type(value) is float:
+        return value if math.isfinite(value) else {"$": "float", "v": repr(value)}
+    if isinstance(value, torch.nn.Parameter):
+        return keep(value)
+    if isinstance(value, torch.Tensor):
+        t = torch.Tensor.detach(value).cpu().contiguous()
+        if t.dtype == torch.bfloat16:
+            raw = t.view(torch.int16).numpy().tobytes()
+        else:
+            raw = t.resolve_conj().resolve_neg().numpy().tobytes()
+        return {"$": "tensor", "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
+                "requires_grad": bool(value.requires_grad), "type": type(value).__name__,
+                "data": base64.b64encode(raw).decode()}
+    if isinstance(value, (np.generic, np.ndarray)):
+        arr = np.ascontiguousarray(value)
+        return {"$": "numpy", "scalar": isinstance(value, np.generic), "dtype": arr.dtype.str, "shape": list(arr.shape),
+                "data": base64.b64encode(arr.tobytes()).decode()}
+    if isinstance(value, torch.dtype):
+        return {"$": "dtype", "v": str(value).removeprefix("torch.")}
+    if isinstance(value, torch.Size):
+        return {"$": "size", "v": [int(v) for v in value]}
+    if isinstance(value, torch.device):
+        return {"$": "device", "v": str(value)}
+    if isinstance(value, bool):  # numpy bools are handled above; a bool subclass cannot exist
+        return bool(value)
+    if isinstance(value, int) and not isinstance(value, bool):  # int subclasses: by value, as int
+        return {"$": "int", "v": str(int(value)), "type": type(value).__name__}
+    if isinstance(value, float):
+        return {"$": "float", "v": repr(float(value)), "type": type(value).__name__}
+    if isinstance(value, str):
+        return {"$": "str", "v": str.__str__(value), "type": type(value).__name__}
+    if type(value) in (list, tuple):
+        return {"$": type(value).__name__, "v": [encode(v, keep) for v in value]}
+    if isinstance(value, dict) and type(value).__module__ in ("builtins", "collections"):
+        return {"$": "dict", "type": type(value).__name__,
+                "k": [encode(k, keep) for k in value.keys()], "v": [encode(v, keep) for v in value.values()]}
+    return keep(value)
+
+
+def decode(data, handle=lambda description: description):
+    """Rebuild a value from `encode`'s JSON form; handles become `handle(description)`."""
+    import numpy as np
+    import torch
+
+    if data is None or type(data) in (bool, int, float, str):
+        return data
+    if type(data) is list:  # JSON arrays are only produced inside tagged objects
+        raise ValueError("malformed answer: bare list")
+    if type(data) is not dict:
+        raise ValueError(f"malformed answer: {type(data).__name__}")
+    tag = data.get("$")
+    if tag == "tensor":
+        dtype = data["dtype"]
+        if dtype not in TENSOR_DTYPES:
+            raise ValueError(f"unsupported tensor dtype {dtype!r}")
+        shape = [int(s) for s in data["shape"]]
+        raw = base64.b64decode(data["data"], validate=True)
+        if dtype == "bfloat16":
+            flat = torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16) if raw else torch.empty(0, dtype=torch.bfloat16)
+        else:
+            flat = torch.frombuffer(bytearray(raw), dtype=getattr(torch, dtype)) if raw else torch.empty(0, dtype=getattr(torch, dtype))
+        tensor = flat.clone().reshape(shape)
+        if data.get("requires_grad") and tensor.is_floating_point():
+            tensor.requires_grad_(True)
+        return tensor
+    if tag == "numpy":
+        arr = np.frombuffer(base64.b64decode(data["data"], validate=True), dtype=np.dtype(data["dtype"])).copy()
+        if np.dtype(data["dtype"]).hasobject:
+            raise ValueError("object arrays are not accepted")
+        arr = arr.reshape([int(s) for s in data["shape"]])
+        return arr[()] if data.get("scalar") else arr
+    if tag == "int":
+        return int(data["v"])
+    if tag == "float":
+        return float(data["v"])
+    if tag == "str":
+        return str(data["v"])
+    if tag == "dtype":
+        value = getattr(torch, data["v"], None)
+        if not isinstance(value, torch.dtype):
+            raise ValueError(f"unknown dtype {data['v']!r}")
+        return value
+    if tag == "size":
+        return torch.Size([int(v) for v in data["v"]])
+    if tag == "device":
+        return torch.device(str(data["v"]))
+    if tag in ("list", "tuple"):
+        items = [decode(v, handle) for v in data["v"]]
+        return items if tag == "list" else tuple(items)
+    if tag == "dict":
+        keys = [decode(k, handle) for k in data["k"]]
+        values = [decode(v, handle) for v in data["v"]]
+        from collections import OrderedDict
+
+        return (OrderedDict if data.get("type") == "OrderedDict" else dict)(zip(keys, values))
+    if tag == "handle":
+        return handle(data)
+    raise ValueError(f"malformed answer: unknown tag {tag!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The agent: a table of kept objects and the operations the trusted side may ask for.
+# ---------------------------------------------------------------------------------------------
+def _qualname(klass) -> str:
+    return f"{getattr(klass, '__module__', '?')}.{getattr(klass, '__qualname__', getattr(klass, '__name__', '?'))}"
+
+
+def _kind(obj) -> str:
+    import torch
+
+    if isinstance(obj, type):
+        return "class"
+    if isinstance(obj, torch.Tensor):
+        return "tensor"
+    if isinstance(obj, torch.nn.Module):
+        return "module"
+    if callable(obj):
+        return "function"
+    return "object"
+
+
+class Agent:
+    """Keeps objects the grader refers to by handle and performs one operation per request."""
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+        self.kept: list = []  # every object handed out stays alive, so ids are never reused
+        self.ids: dict[int, int] = {}
+
+    # -- handles ---------------------------------------------------------------------------
+    def keep(self, obj) -> dict:
+        """Keep `obj` (once: the same object always has the same handle, so identity survives)."""
+        if id(obj) not in self.ids:
+            self.kept.append(obj)
+            self.ids[id(obj)] = len(self.kept) - 1
+        description = {"$": "handle", "id": self.ids[id(obj)], "kind": _kind(obj), "type": _qualname(type(obj)),
+                       "name": str(getattr(obj, "__name__", type(obj).__name__))}
+        if isinstance(obj, type):
+            description["mro"] = [_qualname(k) for k in obj.__mro__]
+        else:
+            description["mro"] = [_qualname(k) for k in type(obj).__mro__]
+        if description["kind"] == "tensor":
+            description["shape"] = [int(s) for s in obj.shape]
+            description["dtype"] = str(obj.dtype).removeprefix("torch.")
+        if description["kind"] == "function":
+            description["notebook_function"] = bool(isinstance(obj, (types.FunctionType, types.MethodType))
+                                                    and getattr(obj, "__module__", None) == "__main__")
+        return description
+
+    def obj(self, ref):
+        """A request argument: a handle reference becomes the kept object, anything else passes."""
+        if type(ref) is tuple and len(ref) == 2 and ref[0] == REF:
+            return self.kept[ref[1]]
+        if type(ref) in (list, tuple):
+            return type(ref)(self.obj(r) for r in ref)
+        if type(ref) is dict:
+            return {k: self.obj(v) for k, v in ref.items()}
+        return ref
+
+    # -- operations --------------------------------------------------------------------------
+    def op_lookup(self, name: str):
+        if name not in self.namespace:
+            raise NameError(f"name '{name}' is not defined")
+        return self.namespace[name]
+
+    def op_getattr(self, target, name: str):
+        return getattr(target, name)
+
+    def op_setattr(self, target, name: str, value):
+        setattr(target, name, value)
+
+    def op_getitem(self, target, key):
+        return target[key]
+
+    def op_list(self, target):
+        return list(target)
+
+    def op_len(self, target):
+        return len(target)
+
+    def op_call(self, target, args, kwargs, options):
+        import torch
+
+        stand_ins = options.get("stand_ins") or {}
+        forbid = options.get("forbid")
+        writeback = options.get("writeback", True)
+        grads = options.get("grads") or []
+        for module_index, named in grads:  # gradients the grader had set on module arguments (pickle drops them)
+            module = args[module_index]
+            params = dict(module.named_parameters())
+            for name, grad in named.items():
+                params[name].grad = grad
+        backward = options.get("backward")
+        with self.swapped(target, stand_ins), recording(forbid) as calls, torch.set_grad_enabled(options.get("grad", True)):
+            result = target(*args, **kwargs)
+            if backward is not None:
+                out = result[backward["index"]] if backward.get("index") is not None else result
+                weights = backward.get("weights")
+                if isinstance(out, torch.Tensor) and out.requires_grad:  # else the grader reports the missing gradient
+                    (out.sum() if weights is None else (out * weights).sum()).backward()
+        answer = {"result": result, "calls": list(calls)}
+        if writeback:
+            answer["args"] = [_after(a) for a in args]
+            answer["kwargs"] = {k: _after(v) for k, v in kwargs.items()}
+        return answer
+
+    @contextlib.contextmanager
+    def swapped(self, target, stand_ins: dict):
+        """Replace the notebook's own helpers named in `stand_ins` while `target` runs."""
+        swapped = {}
+        for name, stand_in in stand_ins.items():
+            current = self.namespace.get(name)
+            if isinstance(current, types.FunctionType) and current.__module__ == "__main__":
+                swapped[name] = current
+                self.namespace[name] = stand_in
+        try:
+            yield
+        finally:
+            self.namespace.update(swapped)
+
+    def serve(self, request: str) -> None:
+        import cloudpickle
+        from IPython.display import publish_display_data
+
+        try:
+            op, args = cloudpickle.loads(base64.b64decode(request))
+            answer = {"ok": encode(getattr(self, "op_" + op)(*self.obj(list(args))), self.keep)}
+        except BaseException as err:  # the student's code failed: report it as data
+            if isinstance(err, (KeyboardInterrupt, SystemExit)):
+                raise
+            answer = {"error": type(err).__name__, "message": str(err)[:2000],
+                      "not_implemented": isinstance(err, NotImplementedError),
+                      "assertion": isinstance(err, AssertionError)}
+        publish_display_data({MIME: json.dumps(answer)})
+
+
+def _after(value):
+    """What a call did to an argument: tensors, module parameters (+grads), optimizer and generator state."""
+    import torch
+
+    if isinstance(value, torch.Tensor) and not isinstance(value, torch.nn.Parameter):
+        return {"tensor": value.detach().clone(), "grad": value.grad}
+    if isinstance(value, torch.nn.Module):
+        plain = {k: v for k, v in vars(value).items()
+                 if not k.startswith("_") and type(v) in (int, float, bool, str, list, tuple)}
+        return {"state": value.state_dict(), "grads": {n: p.grad for n, p in value.named_parameters()}, "attrs": plain}
+    if isinstance(value, torch.optim.Optimizer):
+        return {"optimizer": value.state_dict()}
+    if isinstance(value, torch.Generator):
+        return {"generator": value.get_state()}
+    return None
+
+
+def _resolve(dotted: str):
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except ImportError:  # a class attribute such as torch.Tensor.softmax
+        owner, _, name = module_name.rpartition(".")
+        return getattr(getattr(importlib.import_module(owner), name), attr)
+
+
+@contextlib.contextmanager
+def recording(forbid):
+    """While the block runs, record calls of the forbidden objects (a second, kernel-side signal:
+    the grader's own static reading of the source is the one it relies on)."""
+    calls: list[str] = []
+    if not forbid:
+        yield calls
+        return
+    import torch
+
+    patches = []
+
+    def recorder(path, original):
+        def wrapped(*args, **kwargs):
+            calls.append(path)
+            return original(*args, **kwargs)
+
+        return wrapped
+
+    owners = [torch, torch.nn.functional, torch.special, torch.Tensor]
+    owners += [m for n, m in list(sys.modules.items()) if m is not None and (n == "transformer_reference" or n.startswith("transformer_reference."))]
+    for path in forbid:
+        with contextlib.suppress(Exception):
+            target = _resolve(path)
+            if isinstance(target, type):
+                forward = target.__dict__.get("forward")
+                if forward is not None:
+                    patches.append((target, "forward", forward))
+                    setattr(target, "forward", recorder(path, forward))
+                continue
+            for owner in owners:
+                for name, value in list(vars(owner).items()):
+                    if value is target:
+                        patches.append((owner, name, value))
+                        with contextlib.suppress(AttributeError, TypeError):
+                            setattr(owner, name, recorder(path, value))
+    try:
+        yield calls
+    finally:
+        for owner, name, value in reversed(patches):
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(owner, name, value)

@@ -1,0 +1,378 @@
+"""The trusted side of the boundary: student objects as proxies, values by bytes only.
+
+`RemoteKernel` talks to the kernel's agent (kernel_agent.py) through a `run(code) -> answer`
+function (in grading: nbclient on the kernel's own Jupyter channels). A student function or
+class is a `Remote`: calling it sends the arguments into the kernel (cloudpickle, trusted to
+untrusted) and gets the result back as JSON + raw tensor bytes, decoded into plain values and
+exact `torch.Tensor`s. Objects that are not plain data (a student's module, a bound method, a
+parameter) stay in the kernel and come back as further `Remote` handles.
+
+The hidden checks are written against ordinary Python objects; with these proxies the same check
+code runs here, in the grader's process, and never executes a line of student code:
+- `with torch.no_grad():` on this side reaches the call (it is sent as an option);
+- tensors, modules, optimizers and generators passed as arguments get back what the call did to
+  them (in-place changes, new parameters, gradients, optimizer state, generator state), so a
+  check sees the same effects as if it had called the function itself;
+- `stand_ins(...)` replaces the notebook's own earlier helpers while a call runs (grading one
+  exercise alone), and `forbidding(...)` asks the kernel to record calls of ready-made
+  implementations (a second signal next to the static reading in `static.py`).
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import contextlib
+import contextvars
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cloudpickle
+import torch
+
+from grader.boundary import kernel_agent
+from grader.boundary.kernel_agent import MIME, REF, decode
+
+AGENT_SOURCE = Path(kernel_agent.__file__).read_text()
+AGENT_NAME = "_transformer_course_agent"
+MAX_ANSWER_BYTES = 256 * 2**20  # a larger answer is refused, not parsed
+
+_isinstance = builtins.isinstance
+_options: contextvars.ContextVar[dict] = contextvars.ContextVar("remote_call_options", default={})
+_submission: contextvars.ContextVar[list[str]] = contextvars.ContextVar("submitted_code", default=[])
+
+
+class KernelAnswerError(AssertionError):
+    """The kernel gave no usable answer (it died, hung, or its agent was tampered with)."""
+
+
+def install_code() -> str:
+    """Code that loads the agent into the kernel as a module of its own."""
+    return (
+        "import sys as _s, types as _t\n"
+        f"_m = _t.ModuleType({AGENT_NAME!r})\n"
+        f"exec(compile({AGENT_SOURCE!r}, {AGENT_NAME!r}, 'exec'), _m.__dict__)\n"
+        f"_m.AGENT = _m.Agent(get_ipython().user_ns)\n"
+        f"_s.modules[{AGENT_NAME!r}] = _m\n"
+        "del _s, _t, _m\n"
+    )
+
+
+def _pickle_by_value() -> None:
+    """Check helpers (stand-ins, small models) travel into the kernel by value: it has no `grader`."""
+    for name, module in list(sys.modules.items()):
+        if module is not None and name.startswith("grader.checks") and not getattr(module, "_by_value", False):
+            cloudpickle.register_pickle_by_value(module)
+            module._by_value = True
+
+
+class RemoteKernel:
+    """One grading kernel, seen from the trusted side."""
+
+    def __init__(self, run: Callable[[str], list[dict]]):
+        self._run = run  # code -> the outputs it produced (nbformat output dicts)
+        self.installed = False
+        self._proxies: dict[int, Remote] = {}
+
+    def install(self) -> None:
+        self._expect_nothing(self._run(install_code()))
+        self.installed = True
+
+    @staticmethod
+    def _expect_nothing(outputs) -> None:
+        for out in outputs:
+            if out.get("output_type") == "error":
+                raise KernelAnswerError(f"the grading helper could not be loaded in your kernel ({out.get('ename')}: {str(out.get('evalue'))[:200]})")
+
+    def request(self, op: str, *args):
+        _pickle_by_value()
+        payload = base64.b64encode(cloudpickle.dumps((op, _refs(args)))).decode()
+        outputs = self._run(f"__import__('sys').modules[{AGENT_NAME!r}].AGENT.serve({payload!r})")
+        answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
+        if not answers:
+            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
+            why = f" ({errors[0][:200]})" if errors else ""
+            raise KernelAnswerError(f"your kernel gave no answer to the grader{why}; it may have died, hung or been altered")
+        text = answers[-1]["data"][MIME]
+        if len(text) > MAX_ANSWER_BYTES:
+            raise KernelAnswerError(f"your code returned {len(text) / 2**20:.0f} MB of data; results this large are not graded")
+        try:
+            answer = json.loads(text)
+            if type(answer) is not dict:
+                raise ValueError("not an object")
+            if "error" not in answer:
+                return decode(answer["ok"], self._proxy)
+        except (ValueError, KeyError, TypeError) as err:
+            raise KernelAnswerError(f"your kernel's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from None
+        raise _exception(answer)
+
+    def _proxy(self, desc: dict) -> "Remote":
+        """One proxy per kernel object, so `is` and `id()` mean the same on both sides."""
+        hid = int(desc["id"])
+        if hid not in self._proxies:
+            self._proxies[hid] = Remote.of(self, desc)
+        return self._proxies[hid]
+
+    def lookup(self, name: str) -> "Remote":
+        """The student's top-level object `name`; plain data comes back by value."""
+        value = self.request("lookup", name)
+        if _isinstance(value, Remote):
+            value._desc["lookup"] = name  # the name the grader asked for, not what the kernel says
+        return value
+
+    def call(self, target: "Remote", args: tuple, kwargs: dict, backward: dict | None = None):
+        options = dict(_options.get())
+        on_forbidden = options.pop("on_forbidden", None)
+        options["grad"] = torch.is_grad_enabled()
+        options["backward"] = backward if backward is not None else options.get("backward")
+        options["grads"] = [(i, {n: p.grad for n, p in a.named_parameters() if p.grad is not None})
+                            for i, a in enumerate(args) if _isinstance(a, torch.nn.Module)]
+        answer = self.request("call", target, args, kwargs, options)
+        for before, after in zip(args, answer.get("args", [])):
+            _write_back(before, after)
+        for name, after in answer.get("kwargs", {}).items():
+            _write_back(kwargs.get(name), after)
+        calls = answer.get("calls") or []
+        if calls and on_forbidden is not None:
+            on_forbidden(str(calls[0]))
+        return answer["result"]
+
+
+def _refs(value):
+    """Replace proxies by (REF, id) so the kernel finds its own objects."""
+    if _isinstance(value, Remote):
+        return (REF, value._desc["id"])
+    if type(value) in (list, tuple):
+        return type(value)(_refs(v) for v in value)
+    if type(value) is dict:
+        return {k: _refs(v) for k, v in value.items()}
+    return value
+
+
+_BUILTIN_ERRORS = {name: getattr(builtins, name) for name in dir(builtins)
+                   if _isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)}
+
+
+def _exception(answer: dict) -> Exception:
+    """The student's exception, rebuilt by name (builtin classes keep their class, so `except
+    ValueError` in a check works; others become a plain Exception subclass of that name)."""
+    name = str(answer.get("error", "Exception"))
+    message = str(answer.get("message", ""))
+    if name in _BUILTIN_ERRORS:
+        error = _BUILTIN_ERRORS[name]
+    else:
+        safe = "".join(ch for ch in name if ch.isalnum() or ch == "_")[:60] or "Exception"
+        error = type(safe, (Exception,), {})
+    try:
+        return error(message)
+    except Exception:
+        return Exception(message)
+
+
+def _write_back(before, after) -> None:
+    """Apply to a trusted argument what the call did to the kernel's copy of it."""
+    if after is None or before is None or _isinstance(before, Remote):
+        return
+    with torch.no_grad():
+        if _isinstance(before, torch.Tensor) and "tensor" in after:
+            new = after["tensor"]
+            if _isinstance(new, torch.Tensor):
+                if new.shape == before.shape and new.dtype == before.dtype:
+                    if not torch.equal(new, before.detach()):
+                        before.copy_(new)
+                else:
+                    before.set_(new.to(before.dtype).clone())
+            if before.requires_grad and _isinstance(after.get("grad"), torch.Tensor):
+                before.grad = after["grad"]
+        elif _isinstance(before, torch.nn.Module) and "state" in after:
+            before.load_state_dict(after["state"])
+            for name, p in before.named_parameters():
+                grad = after.get("grads", {}).get(name)
+                p.grad = grad if _isinstance(grad, torch.Tensor) else None
+            for name, value in (after.get("attrs") or {}).items():  # e.g. a probe model's record of its calls
+                if type(getattr(before, name, None)) is type(value):
+                    setattr(before, name, value)
+        elif _isinstance(before, torch.optim.Optimizer) and "optimizer" in after:
+            before.load_state_dict(after["optimizer"])
+        elif _isinstance(before, torch.Generator) and "generator" in after:
+            before.set_state(after["generator"])
+
+
+class Remote:
+    """A student object that lives in the kernel."""
+
+    __slots__ = ("_kernel", "_desc")
+
+    @staticmethod
+    def of(kernel: RemoteKernel, desc: dict) -> "Remote":
+        return (RemoteTensor if desc.get("kind") == "tensor" else Remote)(kernel, desc)
+
+    def __init__(self, kernel: RemoteKernel, desc: dict):
+        object.__setattr__(self, "_kernel", kernel)
+        object.__setattr__(self, "_desc", desc)
+
+    @property
+    def __name__(self) -> str:
+        return str(self._desc.get("name", "object"))
+
+    @property
+    def remote_kind(self) -> str:
+        return self._desc.get("kind", "object")
+
+    @property
+    def remote_mro(self) -> list[str]:
+        return list(self._desc.get("mro", []))
+
+    @property
+    def remote_type(self) -> str:
+        return str(self._desc.get("type", "?"))
+
+    def __call__(self, *args, **kwargs):
+        return self._kernel.call(self, args, kwargs)
+
+    def call_backward(self, args: tuple, weights: torch.Tensor, index: int | None = None):
+        """Call, then backpropagate sum(output * weights) in the kernel; arguments get their .grad."""
+        return self._kernel.call(self, args, {}, backward={"weights": weights, "index": index})
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._kernel.request("getattr", self, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        self._kernel.request("setattr", self, name, value)
+
+    def __getitem__(self, key):
+        return self._kernel.request("getitem", self, key)
+
+    def __iter__(self):
+        return iter(self._kernel.request("list", self))
+
+    def __len__(self) -> int:
+        n = self._kernel.request("len", self)
+        if type(n) is not int:
+            raise TypeError("len() of a student object did not return an int")
+        return n
+
+    def __repr__(self) -> str:
+        return f"<{self.remote_type} {self.__name__!r} in the student's kernel>"
+
+
+class RemoteTensor(Remote):
+    """A tensor that stays in the kernel (a parameter of a student's module)."""
+
+    __slots__ = ()
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size(self._desc.get("shape", []))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return getattr(torch, self._desc.get("dtype", "float32"))
+
+    def value(self) -> torch.Tensor:
+        return self._kernel.request("getattr", self, "data")
+
+    # `module.bias += 1.0` on a parameter in the kernel: an in-place op there, then the assignment.
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers the checks use to treat proxies like the objects they stand for.
+# ---------------------------------------------------------------------------------------------
+def qualname(klass) -> str:
+    return f"{klass.__module__}.{klass.__qualname__}"
+
+
+def is_remote(obj) -> bool:
+    return _isinstance(obj, Remote)
+
+
+def isinstance_(obj, classes) -> bool:
+    """`isinstance` that also answers for student objects in the kernel (by their class names)."""
+    if not _isinstance(obj, Remote):
+        return _isinstance(obj, classes)
+    classes = classes if _isinstance(classes, tuple) else (classes,)
+    for klass in classes:
+        if klass is type and obj.remote_kind == "class":
+            return True
+        if obj.remote_kind != "class" and qualname(klass) in obj.remote_mro:
+            return True
+    return False
+
+
+def issubclass_(cls, classes) -> bool:
+    if not _isinstance(cls, Remote):
+        return builtins.issubclass(cls, classes)
+    classes = classes if _isinstance(classes, tuple) else (classes,)
+    return cls.remote_kind == "class" and any(qualname(k) in cls.remote_mro for k in classes)
+
+
+def in_kernel(scenario: Callable, *args, **kwargs):
+    """Run the grader's own `scenario(*args)` where the student's objects among `args` live.
+
+    For checks that need object identity or autograd across several of the student's objects
+    (e.g. "is the tied weight the very Parameter passed in"): the scenario (a function of the
+    checks, sent by value) runs in the kernel and must return plain data, which is then judged
+    here. Its answers are only as good as the kernel's honesty, which the static reading of the
+    notebook backs (static.tampering refuses notebooks that patch modules or the agent). With
+    local objects (in-process tests) it simply calls `scenario(*args)`.
+    """
+    kernel = next((a._kernel for a in [*args, *kwargs.values()] if _isinstance(a, Remote)), None)
+    if kernel is None:
+        return scenario(*args, **kwargs)
+    options = {"grad": torch.is_grad_enabled(), "writeback": False}
+    return kernel.request("call", scenario, args, kwargs, options)["result"]
+
+
+@contextlib.contextmanager
+def backward_in_kernel(weights: torch.Tensor | None = None, index: int | None = None):
+    """Calls inside the block backpropagate sum(output * weights) (or output.sum()) where they ran;
+    tensor, module and optimizer arguments then carry the gradients back (see `_write_back`)."""
+    with call_options(backward={"weights": weights, "index": index}):
+        yield
+
+
+def local(value):
+    """A tensor held in the kernel, fetched by value; anything else unchanged."""
+    return value.value() if _isinstance(value, RemoteTensor) else value
+
+
+@contextlib.contextmanager
+def submission(code_cells: list[str]):
+    """The submitted notebook's code, for the static reading of the checks (see static.py)."""
+    token = _submission.set(list(code_cells))
+    try:
+        yield
+    finally:
+        _submission.reset(token)
+
+
+def submitted_code() -> list[str]:
+    return _submission.get()
+
+
+@contextlib.contextmanager
+def call_options(**options):
+    """Options for every call made to the kernel inside the block (stand-ins, forbidden calls)."""
+    merged = dict(_options.get())
+    for key, value in options.items():
+        if key == "stand_ins":
+            merged["stand_ins"] = {**merged.get("stand_ins", {}), **value}
+        else:
+            merged[key] = value
+    token = _options.set(merged)
+    try:
+        yield
+    finally:
+        _options.reset(token)

@@ -1,0 +1,165 @@
+"""Grades decided on the trusted side: nbgrader's Execute step, with the hidden tests moved out.
+
+`TrustedExecute` replaces nbgrader's `Execute` in the autograde pipeline:
+
+1. The hidden part of every test cell (`### BEGIN HIDDEN TESTS ... ### END HIDDEN TESTS`) is cut
+   out before the kernel sees the notebook, so the kernel runs the student's code and the
+   visible tests only, and never imports the checks.
+2. After the last cell, while the kernel is still up, the grader loads a small agent into it
+   (kernel_agent.py) and runs each hidden block *here*, in the grader's own process: the names
+   of the student's functions and classes resolve to proxies (remote.py) that call into the
+   kernel and get plain data back.
+3. Each test cell's outputs are rewritten from the trusted verdict: the kernel's
+   `execute_result`s become plain displays (nbgrader would read one as a partial grade), the
+   kernel's own errors stay (they can only lower a grade), and a failed hidden check adds an
+   error output with its message. nbgrader's SaveAutoGrades then scores the cells as usual: a
+   cell has its points exactly when the visible part raised nothing and the trusted check passed.
+
+The hidden source is put back afterwards, so the graded notebook reads as before.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import nbformat
+from nbclient.exceptions import DeadKernelError
+from nbgrader.preprocessors import Execute
+from nbgrader.utils import is_grade, is_solution
+
+from grader.boundary import static
+from grader.boundary.remote import KernelAnswerError, RemoteKernel, submission
+
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
+
+
+def split_hidden(source: str) -> tuple[str, str]:
+    """(visible source, hidden source) of a test cell."""
+    hidden = "\n".join(m.group(1) for m in HIDDEN.finditer(source))
+    return HIDDEN.sub("", source), hidden
+
+
+def is_test_cell(cell) -> bool:
+    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell)
+
+
+class _StudentNames(dict):
+    """Names a hidden block reads: its own imports first, then the student's objects in the kernel."""
+
+    def __init__(self, kernel: RemoteKernel):
+        super().__init__()
+        self.kernel = kernel
+
+    def __missing__(self, name: str):
+        value = self.kernel.lookup(name)
+        self[name] = value
+        return value
+
+
+def error_output(message: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("error", ename="AssertionError", evalue=message, traceback=[f"AssertionError: {message}"])
+
+
+class TrustedExecute(Execute):
+    """nbgrader's Execute, with every grade decided by the grader's own process (module docstring)."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        hidden = {}
+        for index, cell in enumerate(nb.cells):
+            if is_test_cell(cell):
+                cell.source, hidden[index] = split_hidden(cell.source)
+        code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+        self.verdicts: dict[int, str | None] = {}
+        try:
+            nb, resources = self._execute_and_judge(nb, resources, km, hidden, code)
+        finally:
+            for index, source in hidden.items():
+                cell = nb.cells[index]
+                visible = cell.source
+                cell.source = visible.rstrip("\n") + ("\n\n### BEGIN HIDDEN TESTS\n" + source + "### END HIDDEN TESTS" if source else "")
+        for index in hidden:
+            record(nb.cells[index], self.verdicts.get(index, "the grader could not run this test"))
+        return nb, resources
+
+    def _execute_and_judge(self, nb, resources, km, hidden, code):
+        # nbconvert's ExecutePreprocessor.preprocess, with the judging step inside the kernel's lifetime.
+        from nbclient import NotebookClient
+
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        with self.setup_kernel():
+            assert self.kc
+            info_msg = self.wait_for_reply(self.kc.kernel_info())
+            assert info_msg
+            self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+            for index, cell in enumerate(self.nb.cells):
+                self.preprocess_cell(cell, resources, index)
+            self.judge(hidden, code)
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+    def run_code(self, source: str) -> list[dict]:
+        """Run grader code in the kernel (not stored in the notebook); return its outputs."""
+        cell = nbformat.v4.new_code_cell(source)
+        self.nb.cells.append(cell)
+        try:
+            self.execute_cell(cell, len(self.nb.cells) - 1, store_history=False)
+        finally:
+            self.nb.cells.pop()
+        return cell.outputs
+
+    def judge(self, hidden: dict[int, str], code: list[str]) -> None:
+        """Run every hidden block here, against the kernel's objects; fill `self.verdicts`."""
+        tampered = static.tampering(code)
+        if tampered:
+            message = (f"This notebook uses {tampered}, which submitted work may not use: it can change what the "
+                       "grader's calls see, so no test of this notebook can be graded. Remove it and resubmit.")
+            self.verdicts = {index: message for index in hidden}
+            return
+        kernel = RemoteKernel(self.run_code)
+        started = time.monotonic()
+        dead = None
+        with submission(code):
+            for index, source in hidden.items():
+                if dead:
+                    self.verdicts[index] = dead
+                    continue
+                if not source.strip():
+                    self.verdicts[index] = "this test has no hidden check; ask your instructor"
+                    continue
+                try:
+                    if not kernel.installed:
+                        kernel.install()
+                    exec(compile(source, f"<hidden test {self.nb.cells[index].metadata.nbgrader.get('grade_id')}>", "exec"),
+                         {"__name__": "grader_hidden_test"}, _StudentNames(kernel))
+                    self.verdicts[index] = None
+                except DeadKernelError:
+                    dead = "your kernel died while the grader was testing your code"
+                    self.verdicts[index] = dead
+                except KernelAnswerError as err:
+                    self.verdicts[index] = str(err)
+                except AssertionError as err:
+                    self.verdicts[index] = str(err) or "a hidden check failed"
+                except NameError as err:
+                    self.verdicts[index] = f"{err}: define it in the notebook (run every cell above before submitting)"
+                except NotImplementedError:
+                    self.verdicts[index] = "this exercise raised NotImplementedError: write the exercise first."
+                except Exception as err:  # a student's exception rebuilt by name, or a check that could not run
+                    self.log.debug("hidden check of cell %d raised", index, exc_info=True)
+                    self.verdicts[index] = f"{type(err).__name__}: {str(err)[:500]}"
+        self.log.debug("trusted checks took %.1f s", time.monotonic() - started)
+
+
+def record(cell, failure: str | None) -> None:
+    """Rewrite a test cell's outputs from the trusted verdict (see the module docstring, step 3)."""
+    outputs = []
+    for out in cell.outputs:
+        if out.output_type == "execute_result":
+            out = nbformat.v4.new_output("display_data", data=out.get("data", {}), metadata=out.get("metadata", {}))
+        outputs.append(out)
+    if failure:
+        outputs.append(error_output(failure))
+    cell.outputs = outputs
+
