@@ -266,8 +266,8 @@ def nbgrader_config(root: Path, db_url: str, *, timeout: int = DEFAULT_CELL_TIME
     c.LimitOutput.max_lines = 1000
     c.LimitOutput.max_traceback = 100
     # Hidden tests run in this process, never in the student's kernel (grader/boundary/verdicts.py).
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearMetadataPreprocessor,
-                                        IgnorePattern, LimitOutput, SaveAutoGrades)
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
     from grader.boundary.verdicts import TrustedExecute
 
@@ -282,5 +282,7 @@ def nbgrader_config(root: Path, db_url: str, *, timeout: int = DEFAULT_CELL_TIME
 
     from grader.feedback import HideLibraryFrames
 
-    c.GenerateFeedback.preprocessors = [GetGrades, HideLibraryFrames, CSSHTMLHeaderPreprocessor]
+    from grader.boundary.sanitize import SanitizeFeedback
+
+    c.GenerateFeedback.preprocessors = [GetGrades, HideLibraryFrames, SanitizeFeedback, CSSHTMLHeaderPreprocessor]
     return c

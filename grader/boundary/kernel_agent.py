@@ -57,7 +57,8 @@ def encode(value, keep) -> object:
                 "requires_grad": bool(value.requires_grad), "type": type(value).__name__,
                 "data": base64.b64encode(raw).decode()}
     if isinstance(value, (np.generic, np.ndarray)):
-        arr = np.ascontiguousarray(value)
+        arr = np.asarray(value)
+        arr = np.ascontiguousarray(arr) if arr.ndim else arr
         return {"$": "numpy", "scalar": isinstance(value, np.generic), "dtype": arr.dtype.str, "shape": list(arr.shape),
                 "data": base64.b64encode(arr.tobytes()).decode()}
     if isinstance(value, torch.dtype):
@@ -109,9 +110,9 @@ def decode(data, handle=lambda description: description):
             tensor.requires_grad_(True)
         return tensor
     if tag == "numpy":
-        arr = np.frombuffer(base64.b64decode(data["data"], validate=True), dtype=np.dtype(data["dtype"])).copy()
         if np.dtype(data["dtype"]).hasobject:
             raise ValueError("object arrays are not accepted")
+        arr = np.frombuffer(base64.b64decode(data["data"], validate=True), dtype=np.dtype(data["dtype"])).copy()
         arr = arr.reshape([int(s) for s in data["shape"]])
         return arr[()] if data.get("scalar") else arr
     if tag == "int":

@@ -31,11 +31,9 @@ TAMPERING_MODULES = {"gc", "ctypes", "importlib", "inspect", "builtins", "IPytho
                      "marshal", "types", "dis", "code", "codeop", "atexit", "weakref"}
 ALLOWED_MODULE_ATTRS = {("sys", "path"), ("sys", "version"), ("sys", "version_info"), ("sys", "maxsize"),
                         ("os", "environ"), ("os", "path"), ("os", "cpu_count"), ("sys", "float_info")}
-TAMPERING_ATTRS = {"__code__", "__globals__", "__closure__", "__builtins__", "__dict__", "__class__", "__bases__",
-                   "__mro__", "__subclasses__", "__getattribute__", "__torch_function__", "__torch_dispatch__",
-                   "f_back", "f_globals", "f_locals", "gi_frame", "tb_frame", "__reduce__", "__reduce_ex__",
-                   "__setattr__", "__delattr__", "__init_subclass__", "__set_name__", "__import__", "get_ipython",
-                   "settrace", "setprofile", "_getframe", "currentframe", "modules"}
+TAMPERING_ATTRS = {"__code__", "__globals__", "__closure__", "__builtins__", "__subclasses__", "__torch_function__",
+                   "__torch_dispatch__", "f_back", "f_globals", "f_locals", "gi_frame", "tb_frame", "__import__",
+                   "get_ipython", "settrace", "setprofile", "_getframe", "currentframe"}
 ALLOWED_MODULES = {"IPython.display"}
 DYNAMIC = {"eval", "exec", "compile", "__import__"}
 
@@ -142,6 +140,17 @@ def _root(node: ast.AST) -> ast.AST:
     return node
 
 
+def _glued(node: ast.AST) -> str | None:
+    """The value of `"a" + "b" + ...` when every part is a string constant."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _glued(node.left), _glued(node.right)
+        if left is not None and right is not None and len(left) + len(right) < 200:
+            return left + right
+    return None
+
+
 def _strings(node: ast.AST) -> set[str]:
     """String constants in `node`, with `"a" + "b"` and f-strings of constants glued together."""
     found = set()
@@ -149,11 +158,8 @@ def _strings(node: ast.AST) -> set[str]:
         if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
             found.add(sub.value)
         elif isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Add):
-            try:
-                value = ast.literal_eval(sub)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                continue
-            if isinstance(value, str):
+            value = _glued(sub)
+            if value is not None:
                 found.add(value)
         elif isinstance(sub, ast.JoinedStr) and all(isinstance(v, ast.Constant) for v in sub.values):
             found.add("".join(str(v.value) for v in sub.values))
@@ -180,7 +186,7 @@ def delegation(cells: list[str], name: str, forbidden: list[str], reference: str
         head, _, last = path.rpartition(".")
         if path.split(".")[0] == "transformer_reference":  # earlier components are allowed, this one is not
             return f"the course's reference {path}" if reference and last == reference else None
-        if last in last_names and last != reference and (head or not resolved):
+        if last in last_names and (head or not resolved):
             # torch.<anything>.<forbidden name>, or a method of a tensor / object (`x.softmax(...)`)
             return last_names[last]
         return None
@@ -250,7 +256,7 @@ def tampering(cells: list[str]) -> str | None:
             if isinstance(node, ast.Name) and node.id in TAMPERING_NAMES:
                 what = f"{node.id}"
             elif isinstance(node, ast.Attribute) and node.attr in TAMPERING_ATTRS:
-                what = f".{node.attr}"
+                what = nb.dotted(node) or f".{node.attr}"
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 for module in modules:
