@@ -1,15 +1,16 @@
-# Two commands on a fresh machine:
-#   make lab   set up (first time only) and open the course in JupyterLab
-#   make test  set up (first time only) and run every test
+# On a fresh machine:
+#   make lab        set up (first time only) and open the course in JupyterLab
+#   make test-fast  set up (first time only) and run the unit tests (seconds each, no kernels)
+#   make test       set up (first time only) and run every test, as CI does
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 JUPYTER := $(VENV)/bin/jupyter
-# The kernel every notebook names in its metadata (grader/config.py pins the same name).
+# The kernel every notebook names in its metadata (grader/settings.py pins the same name).
 KERNEL := transformer-course
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test clean
+.PHONY: setup lab test test-fast clean
 
 setup: $(STAMP)
 
@@ -29,8 +30,13 @@ $(STAMP): requirements.txt pyproject.toml Makefile
 lab: setup
 	$(JUPYTER) lab --notebook-dir=course
 
+# Two processes (pytest-xdist): the kernel tests are independent; --dist loadfile keeps the
+# tests of one file, which share its expensive module fixture (a graded batch), on one process.
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: setup
+	$(PY) -m pytest tests/unit
 
 clean:
 	rm -rf $(VENV) workspace dist

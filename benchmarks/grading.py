@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))
 
 import nbformat  # noqa: E402
 
-from grader.config import KERNEL_NAME, SOLUTIONS_DIR, find_assignments  # noqa: E402
+from grader.intake import find_assignments  # noqa: E402
+from grader.settings import KERNEL_NAME, SOLUTIONS_DIR  # noqa: E402
 from grader.release import release, write_notebook  # noqa: E402
 from grader.sample import _grade_id, _is_solution, solved  # noqa: E402
 

@@ -13,15 +13,16 @@ import logging
 import sys
 from pathlib import Path
 
-from grader import config
-from grader.config import (
+from grader import settings
+from grader.settings import (
     DEFAULT_CELL_TIMEOUT,
     DEFAULT_MEMORY_LIMIT,
     DEFAULT_NOTEBOOK_TIMEOUT,
     GraderError,
-    Workspace,
+    GradingLimits,
     parse_size,
 )
+from grader.workspace import Workspace
 
 WORKSPACE_HELP = (
     "nbgrader workspace: gradebook.db and the submitted/autograded/feedback folders "
@@ -74,26 +75,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's own log on stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Options several commands share, each written once.
+    workspace = argparse.ArgumentParser(add_help=False)
+    workspace.add_argument("--workspace", type=Path, metavar="DIR", help=WORKSPACE_HELP)
+    source = argparse.ArgumentParser(add_help=False)
+    source.add_argument("--source", type=Path, default=settings.SOLUTIONS_DIR, metavar="DIR", help=SOURCE_HELP)
 
-    p = commands.add_parser("release", help="regenerate course/ from solutions/ (nbgrader generate_assignment)",
+    p = commands.add_parser("release", parents=[source], help="regenerate course/ from solutions/ (nbgrader generate_assignment)",
                             description="Regenerate course/<A>/<A>.ipynb from solutions/ with nbgrader "
                             "generate_assignment, and write the student bundle zip. Deterministic: a "
                             "second run changes nothing.")
     p.add_argument("--assignment", action="append", metavar="A",
                    help="only this assignment (repeatable; default: every folder of solutions/)")
-    p.add_argument("--source", type=Path, default=config.SOLUTIONS_DIR, metavar="DIR", help=SOURCE_HELP)
-    p.add_argument("--course", type=Path, default=config.COURSE_DIR, metavar="DIR",
+    p.add_argument("--course", type=Path, default=settings.COURSE_DIR, metavar="DIR",
                    help="where the student notebooks go (default: course/)")
-    p.add_argument("--bundle", type=Path, default=config.BUNDLE_PATH, metavar="ZIP",
+    p.add_argument("--bundle", type=Path, default=settings.BUNDLE_PATH, metavar="ZIP",
                    help="student bundle to write (default: dist/transformer-course-student.zip)")
     p.add_argument("--no-bundle", action="store_true", help="do not write the student bundle")
 
-    p = commands.add_parser("autograde", help="grade submissions (nbgrader autograde)",
+    p = commands.add_parser("autograde", parents=[workspace, source], help="grade submissions (nbgrader autograde)",
                             description="Grade every submission under SUBMISSIONS with nbgrader's autograder "
                             "into the workspace's gradebook, showing progress and an ETA on stderr.",
                             epilog=AUTOGRADE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("submissions", type=Path, metavar="SUBMISSIONS", help="folder of submissions (see below)")
-    p.add_argument("--workspace", type=Path, metavar="DIR", help=WORKSPACE_HELP)
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="grading processes running at once (default: 1)")
     p.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
@@ -108,31 +112,27 @@ def _parser() -> argparse.ArgumentParser:
                    help="grade on an existing Dask cluster (scheduler address, e.g. tcp://host:8786) instead of "
                    "local workers; its workers must see the workspace at the same path and have the course installed")
     p.add_argument("--force", action="store_true", help="regrade submissions that have not changed")
-    p.add_argument("--source", type=Path, default=config.SOLUTIONS_DIR, metavar="DIR", help=SOURCE_HELP)
 
-    p = commands.add_parser("report", help="grades.csv, cells.csv and summary.html",
+    p = commands.add_parser("report", parents=[workspace], help="grades.csv, cells.csv and summary.html",
                             description="Write OUT/grades.csv (student_id,assignment,score,max_score), "
                             "OUT/cells.csv (student_id,assignment,notebook,grade_id,score,max_score) and "
                             "OUT/summary.html (score distribution and pass rate per test), and print the "
                             "grade table.")
-    p.add_argument("--workspace", type=Path, metavar="DIR", help=WORKSPACE_HELP)
     p.add_argument("--out", type=Path, required=True, metavar="OUT", help="folder for the report files")
 
-    p = commands.add_parser("feedback", help="HTML feedback per student (nbgrader generate_feedback)",
+    p = commands.add_parser("feedback", parents=[workspace], help="HTML feedback per student (nbgrader generate_feedback)",
                             description="Write <workspace>/feedback/<student>/<A>/<A>.html for every graded "
                             "submission: each test with its points and, for a failed one, the reason in "
                             "words. Hidden test data and the grader's code are never shown.")
-    p.add_argument("--workspace", type=Path, metavar="DIR", help=WORKSPACE_HELP)
 
-    p = commands.add_parser("sample-class", help="write sample submissions to try the pipeline on",
+    p = commands.add_parser("sample-class", parents=[source], help="write sample submissions to try the pipeline on",
                             description="Write sample submissions in nbgrader's layout, OUT/<student>/<A>/<A>.ipynb: "
                             "alice_correct (full marks), bob_partial (in between), carol_blank (0), "
                             "dave_broken (not JSON: reported) and erin_warnings (full marks despite warnings).")
-    p.add_argument("out", type=Path, nargs="?", default=config.REPO_ROOT / "sample_class" / "submitted",
+    p.add_argument("out", type=Path, nargs="?", default=settings.REPO_ROOT / "sample_class" / "submitted",
                    metavar="OUT", help="where to write them (default: sample_class/submitted/)")
     p.add_argument("--assignment", action="append", metavar="A",
                    help="only this assignment (repeatable; default: every assignment)")
-    p.add_argument("--source", type=Path, default=config.SOLUTIONS_DIR, metavar="DIR", help=SOURCE_HELP)
     return parser
 
 
@@ -153,9 +153,9 @@ def _run_autograde(args) -> int:
     from grader.report import SubmissionGrade, grade_table
 
     workspace = Workspace.at(args.workspace)
-    result = autograde(args.submissions, workspace, source_dir=args.source, workers=args.workers,
-                       timeout=args.timeout, notebook_timeout=args.notebook_timeout,
-                       memory_limit=parse_size(args.memory_limit), dask=args.dask, force=args.force)
+    limits = GradingLimits(args.timeout, args.notebook_timeout, parse_size(args.memory_limit))
+    result = autograde(args.submissions, workspace, source_dir=args.source, limits=limits, workers=args.workers,
+                       dask=args.dask, force=args.force)
     if result.graded:
         graded = [g for g in result.graded if not g.unchanged]
         unchanged = [g for g in result.graded if g.unchanged]

@@ -21,12 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import GenerateFeedback
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 
-from grader.config import Workspace, nbgrader_config
-from grader.runner import run_converter
+from grader.gradebook import graded_submissions
+from grader.boundary.sanitize import SanitizeFeedback
+from grader.runner import nbgrader_config, run_converter
+from grader.workspace import Workspace
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -70,23 +72,13 @@ class FeedbackResult:
     failures: list[tuple[str, str]]  # (what, reason)
 
 
-def graded_submissions(workspace: Workspace) -> list[tuple[str, str]]:
-    """(student_id, assignment) of every submission in the gradebook, sorted."""
-    if not workspace.gradebook.exists():
-        return []
-    with Gradebook(workspace.db_url) as gb:
-        return sorted(
-            (submission.student.id, assignment.name)
-            for assignment in gb.assignments
-            for submission in assignment.submissions
-        )
-
-
 def generate_feedback(workspace: Workspace, say: Callable[[str], None] = print) -> FeedbackResult:
     """Write workspace/feedback/<student>/<A>/<notebook>.html for every graded submission."""
     config = nbgrader_config(workspace.root, workspace.db_url)
+    config.GenerateFeedback.preprocessors = [GetGrades, HideLibraryFrames, SanitizeFeedback, CSSHTMLHeaderPreprocessor]
     pages, failures = [], []
-    for student, assignment in graded_submissions(workspace):
+    submissions = graded_submissions(workspace.db_url) if workspace.gradebook.exists() else []
+    for student, assignment in submissions:
         autograded = workspace.step("autograded") / student / assignment
         if not autograded.is_dir():
             failures.append((f"{student}/{assignment}", f"no autograded notebooks in {autograded}"))

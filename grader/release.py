@@ -23,19 +23,10 @@ from pathlib import Path
 import nbformat
 from nbgrader.converters import GenerateAssignment
 
-from grader.config import (
-    BUNDLE_PATH,
-    COURSE_DIR,
-    DEFAULT_CELL_TIMEOUT,
-    KERNEL_NAME,
-    REPO_ROOT,
-    SOLUTIONS_DIR,
-    GraderError,
-    find_assignments,
-    link_dir,
-    nbgrader_config,
-)
-from grader.runner import run_converter
+from grader.intake import find_assignments
+from grader.runner import nbgrader_config, run_converter
+from grader.settings import BUNDLE_PATH, COURSE_DIR, DEFAULT_CELL_TIMEOUT, KERNEL_NAME, REPO_ROOT, SOLUTIONS_DIR, GraderError
+from grader.workspace import link_dir
 
 # What a student gets (paths relative to the repository root). Never grader/ (the hidden checks),
 # never solutions/, never tests/ (they use the solutions).
@@ -198,13 +189,8 @@ def unsolved_passing_tests(notebook: Path, timeout: int = DEFAULT_CELL_TIMEOUT) 
     list), or a student would get points for nothing.
     """
     from nbgrader.validator import Validator
-    from traitlets.config import Config
 
-    config = Config()
-    config.Execute.kernel_name = KERNEL_NAME
-    config.Execute.timeout = timeout
-    config.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
-    validator = Validator(invert=True, config=config)
+    validator = Validator(invert=True, config=nbgrader_config(cell_timeout=timeout))
     results = validator.validate(str(notebook))
     if "type_changed" in results or "changed" in results:
         raise GraderError(f"{notebook}: cells were changed or retyped since the release; release again")

@@ -18,34 +18,15 @@ import html
 import io
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook
-
-from grader.config import GraderError, Workspace
+from grader.gradebook import CellGrade, SubmissionGrade, all_grades
+from grader.settings import GraderError
+from grader.workspace import Workspace
 
 GRADES_HEADER = ["student_id", "assignment", "score", "max_score"]
 CELLS_HEADER = ["student_id", "assignment", "notebook", "grade_id", "score", "max_score"]
-
-
-@dataclass(frozen=True)
-class CellGrade:
-    student: str
-    assignment: str
-    notebook: str
-    grade_id: str
-    score: float
-    max_score: float
-
-
-@dataclass(frozen=True)
-class SubmissionGrade:
-    student: str
-    assignment: str
-    score: float
-    max_score: float
 
 
 def number(x: float) -> str:
@@ -65,18 +46,7 @@ def _cell_order(workspace: Workspace, assignment: str, notebook: str) -> dict[st
 def collect(workspace: Workspace) -> tuple[list[SubmissionGrade], list[CellGrade]]:
     if not workspace.gradebook.exists():
         raise GraderError(f"{workspace.gradebook}: no gradebook; run `python -m grader autograde` first")
-    submissions, cells = [], []
-    with Gradebook(workspace.db_url) as gb:
-        for assignment in gb.assignments:
-            for submission in assignment.submissions:
-                student = submission.student.id
-                submissions.append(
-                    SubmissionGrade(student, assignment.name, float(submission.score), float(submission.max_score))
-                )
-                for notebook in submission.notebooks:
-                    for grade in notebook.grades:
-                        cells.append(CellGrade(student, assignment.name, notebook.name, grade.name,
-                                               float(grade.score), float(grade.max_score)))
+    submissions, cells = all_grades(workspace.db_url)
     submissions.sort(key=lambda s: (s.student, s.assignment))
 
     def cell_key(c: CellGrade):

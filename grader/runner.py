@@ -1,26 +1,100 @@
-"""Run one nbgrader converter (GenerateAssignment, Autograde, GenerateFeedback) quietly.
+"""How we run nbgrader: its configuration (`nbgrader_config`, the one builder every command
+uses) and `run_converter`, which runs one converter (GenerateAssignment, Autograde,
+GenerateFeedback) quietly.
 
 nbgrader logs every step at INFO level and, on failure, a traceback followed by a generic
 "see the traceback above". The command line wants neither on the screen: it wants a yes/no and,
 for a no, one line a person understands. `run_converter` captures the log with nbgrader's own
 `capture_log` and `failure_reason` extracts that line.
+
+Grading settings (see `nbgrader_config`):
+
+- kernel: `Execute.kernel_name` is always `transformer-course`; how the kernel starts (its
+  environment, startup file, memory cap) is `grader/workspace.py`'s job;
+- `Execute.timeout`: 60 s per cell by default (`--timeout`). Every notebook's cells finish in a
+  few seconds on a laptop CPU; the capstone notebook trains a reduced schedule when it sees
+  `NBGRADER_EXECUTION=autograde` (nbgrader sets it in the kernel's environment) so its training
+  cell also fits;
+- stderr: a test cell passes unless it raises. nbgrader 0.9.6 gives 0 points to a test cell
+  with *any* stderr output (`nbgrader.utils.determine_grade`), so a harmless PyTorch
+  `UserWarning` would zero a correct answer. nbgrader's own `IgnorePattern` preprocessor runs
+  right after `Execute`; we enable it with a pattern that matches every stderr stream, so
+  warnings are dropped before the grade is determined. An exception is an `error` output, not a
+  stream, and still fails its test;
+- `TrustedExecute` replaces nbgrader's `Execute`: the kernel runs the notebook without the hidden
+  tests, which then run here against the kernel's objects; each test cell's outputs are
+  rewritten from that verdict (grader/boundary/verdicts.py);
+- `AFTER_EXECUTION`: steps (nbgrader preprocessors) that run right after the notebook has been
+  executed, before anything reads its outputs; empty today;
+- `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run;
+- `LimitOutput`: at most 1000 lines of stream output and 100 traceback lines per cell are kept in
+  the graded notebook (a cell printing a million lines does not bloat it or the feedback).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
 from nbgrader.utils import capture_log
-from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
+
+from grader.boundary.verdicts import TrustedExecute
+from grader.gradebook import put_environment_tools_on_path, quiet_gradebook
+from grader.settings import DEFAULT_CELL_TIMEOUT, KERNEL_NAME
+
+# re.search pattern for IgnorePattern: matches every stderr stream (the empty match at 0 counts).
+DROP_ALL_STDERR = r"[\s\S]*"
+
+# nbgrader preprocessors inserted into Autograde right after `Execute` (see the module docstring).
+AFTER_EXECUTION: list[type] = []
+
+
+def autograde_steps() -> list[type]:
+    """nbgrader's own Autograde steps, with `TrustedExecute` in place of `Execute` (the hidden
+    tests run in the grader's process, grader/boundary/verdicts.py) and `AFTER_EXECUTION` after it."""
+    steps = [TrustedExecute if step is Execute else step
+             for step in Autograde.class_traits()["autograde_preprocessors"].default()]
+    at = steps.index(TrustedExecute) + 1
+    return steps[:at] + list(AFTER_EXECUTION) + steps[at:]
+
+
+def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
+                    cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Config:
+    """The traitlets configuration every nbgrader converter (and validator) of ours runs with;
+    `root` and `db_url` name the course directory and gradebook (not needed to validate)."""
+    c = Config()
+    if root is not None:
+        c.CourseDirectory.root = str(root)
+    if db_url is not None:
+        c.CourseDirectory.db_url = db_url
+    c.CourseDirectory.source_directory = "source"
+    c.CourseDirectory.release_directory = "release"
+    c.CourseDirectory.submitted_directory = "submitted"
+    c.CourseDirectory.autograded_directory = "autograded"
+    c.CourseDirectory.feedback_directory = "feedback"
+
+    c.Execute.kernel_name = KERNEL_NAME
+    c.Execute.timeout = int(cell_timeout)
+    # ipykernel 7 warns on stderr that its TCP sockets are unencrypted (they only listen on
+    # localhost); that line would interleave with our progress output.
+    c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+    c.Autograde.autograde_preprocessors = autograde_steps()
+    c.IgnorePattern.enabled = True
+    c.IgnorePattern.pattern = DROP_ALL_STDERR
+    c.OverwriteCells.add_missing_cells = True
+    c.LimitOutput.enabled = True
+    c.LimitOutput.max_lines = 1000
+    c.LimitOutput.max_traceback = 100
+    c.Autograde.create_student = True
+    c.GenerateAssignment.create_assignment = True
+    return c
+
 
 # One logger for every converter we start; no handler of its own, so nothing reaches the terminal
 # unless `--verbose` adds one.
@@ -28,15 +102,6 @@ LOG = logging.getLogger("grader.nbgrader")
 LOG.propagate = False
 LOG.setLevel(logging.INFO)
 LOG.addHandler(logging.NullHandler())
-
-
-@contextmanager
-def quiet_gradebook() -> Iterator[None]:
-    """Silence the SQLAlchemy warnings nbgrader's gradebook code triggers about its own session
-    handling: they say nothing about the grades, and an instructor cannot act on them."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=SAWarning)
-        yield
 
 
 @dataclass
@@ -57,6 +122,7 @@ def run_converter(converter_cls, config: Config, *, force: bool = True, **course
         setattr(coursedir, name, value)
     converter = converter_cls(coursedir=coursedir, config=config, log=LOG)
     converter.force = force
+    put_environment_tools_on_path()  # the converter may create a gradebook
     with quiet_gradebook():
         result = capture_log(converter)
     log = result.get("log", "")
@@ -117,29 +183,3 @@ def _clean(line: str) -> str:
         if name in line:
             return f"{explanation} [{line}]"
     return line if len(line) <= 300 else line[:297] + "..."
-
-
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables (inherited by kernels and worker processes) for a block."""
-    old = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in old.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def kernel_environment(ipython_dir: Path, memory_limit: int = 0) -> dict[str, str]:
-    """Environment of a grading kernel: our IPython profile (its startup file imports the checks
-    and caps the kernel's address space at `memory_limit` bytes, 0 = no cap) and matplotlib's
-    non-rendering backend (see grader/config.py).
-
-    nbgrader itself adds NBGRADER_EXECUTION=autograde around the execution.
-    """
-    return {"IPYTHONDIR": str(ipython_dir), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
-            "GRADER_KERNEL_MEMORY_BYTES": str(int(memory_limit))}

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader.config import SOLUTIONS_DIR, GraderError, find_assignments
+from grader.intake import find_assignments
+from grader.settings import SOLUTIONS_DIR, GraderError
 from grader.release import release, write_notebook
 
 STUDENTS = {

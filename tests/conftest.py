@@ -1,9 +1,36 @@
-"""Shared fixtures for the library tests: the dtypes we support and their tolerances."""
+"""Shared fixtures: the dtypes we support and their tolerances (library tests), one release of
+the toy and the real course (release tests), and the layer markers.
+
+Layers (README "Tests"): tests/unit/ runs in seconds, in-process; tests/e2e/ starts real kernels
+and is marked `e2e` here, so `-m "not e2e"` and `make test-fast` leave it out.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+
+from grader.intake import find_assignments
+from grader.release import release
+from grader.settings import SOLUTIONS_DIR
+
+TESTS = Path(__file__).resolve().parent
+TOY_SOURCE = TESTS / "fixtures" / "solutions"
+REAL = find_assignments(SOLUTIONS_DIR) if SOLUTIONS_DIR.is_dir() else []
+
+
+UNIT_TIMEOUT = 300  # seconds per unit test (fixture setup included); e2e tests get pyproject's `timeout`
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        folder = Path(item.fspath).resolve().parent
+        if folder == TESTS / "e2e":
+            item.add_marker(pytest.mark.e2e)
+        elif folder == TESTS / "unit" and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(UNIT_TIMEOUT))
 
 # One tolerance per dtype, for comparing two correct computations that may round
 # differently (our code against PyTorch's or NumPy's). float32 has ~7 digits, and a
@@ -42,3 +69,23 @@ def single_threaded_torch():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def _release_into(out: Path, source: Path) -> tuple[Path, Path, Path]:
+    release(source_dir=source, course_dir=out / "course", bundle_path=out / "bundle.zip", say=lambda _: None)
+    return source, out / "course", out / "bundle.zip"
+
+
+@pytest.fixture(scope="session")
+def real_release(tmp_path_factory):
+    if not REAL:
+        pytest.skip("no assignments in solutions/ yet")
+    return _release_into(tmp_path_factory.mktemp("release-real"), SOLUTIONS_DIR)
+
+
+@pytest.fixture(scope="session", params=["toy", "real"])
+def released(request, tmp_path_factory):
+    """(source folder, course folder, bundle) after one release of the toy or the real course."""
+    if request.param == "real":
+        return request.getfixturevalue("real_release")
+    return _release_into(tmp_path_factory.mktemp("release-toy"), TOY_SOURCE)

@@ -18,7 +18,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader.config import COURSE_DIR, KERNEL_NAME, SOLUTIONS_DIR, find_assignments
+from grader.intake import find_assignments
+from grader.settings import COURSE_DIR, KERNEL_NAME, SOLUTIONS_DIR
 from grader.release import write_notebook
 from grader.sample import solved
 

@@ -21,7 +21,7 @@ from grader.sample import build_sample_class
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TOY_SOURCE = FIXTURES / "solutions"
 TOY = "00_toy"
 NB = f"{TOY}.ipynb"
@@ -121,4 +121,4 @@ def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
         if not name.startswith("comment:"):
             totals[student] = totals.get(student, 0) + value[0]
     assert totals == {"alice_correct": 3, "bob_partial": 1, "carol_blank": 0, "erin_warnings": 3}
-    assert not (tmp_path / "ws" / "workers").exists()
+    assert not (tmp_path / "ws" / "tasks").exists()

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from grader.autograde import Submission, notebook_problem, scan, student_problem
-from grader.config import Workspace, find_assignments, link_dir
+from grader.intake import Submission, find_assignments, notebook_problem, scan, student_problem
+from grader.workspace import Workspace, link_dir
 from grader.feedback import visible_traceback
 from grader.report import SubmissionGrade, grade_table
 from grader.runner import failure_reason
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TOY_SOURCE = FIXTURES / "solutions"
 TOY = "00_toy"
 NOTEBOOK = (TOY_SOURCE / TOY / f"{TOY}.ipynb").read_bytes()

@@ -24,17 +24,20 @@ import pytest
 from nbgrader.api import Gradebook
 from nbgrader.converters import Autograde
 
-from grader.autograde import autograde, submission_score
+from grader.autograde import autograde
 from grader.cli import main
-from grader.config import REPO_ROOT, SOLUTIONS_DIR, Workspace, find_assignments, nbgrader_config
+from grader.gradebook import submission_score
+from grader.intake import find_assignments
 from grader.release import write_notebook
 from grader.report import CELLS_HEADER, GRADES_HEADER
-from grader.runner import environment, kernel_environment, run_converter
+from grader.runner import nbgrader_config, run_converter
+from grader.settings import REPO_ROOT, SOLUTIONS_DIR
 from grader.sample import build_sample_class
+from grader.workspace import Workspace, environment, kernel_environment
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TOY_SOURCE = FIXTURES / "solutions"
 TOY = "00_toy"
 KERNEL_PATH = FIXTURES / "kernel_path"
@@ -142,7 +145,7 @@ def test_toy_class_end_to_end(tmp_path, capsys, toy_kernel_path):
     assert failures == [f"{subs}/dave_broken/{TOY}/{TOY}.ipynb: not a notebook: invalid JSON "
                         "(Unterminated string starting at, line 10 column 5)"]
     assert re.search(r"^bob_partial\s+1/3$", run.stdout, flags=re.M), run.stdout
-    assert not (ws / "workers").exists()  # the per-worker gradebooks were merged and removed
+    assert not (ws / "tasks").exists()  # the per-task gradebooks were merged and removed
 
     report = cli(capsys, "report", "--workspace", ws, "--out", out)
     assert re.search(r"^carol_blank\s+0/3$", report.stdout, flags=re.M)

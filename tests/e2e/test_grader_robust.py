@@ -25,7 +25,7 @@ from grader.sample import build_sample_class
 
 pytestmark = pytest.mark.e2e
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TOY_SOURCE = FIXTURES / "solutions"
 TOY = "00_toy"
 NB = f"{TOY}.ipynb"
@@ -294,7 +294,7 @@ def test_gradebook_is_consistent(batch):
                 assert {g.name for g in nb.grades} == {"test_double_values", "test_square_values"}
             assert (ws / "autograded" / student.id / TOY / NB).is_file()
     assert sorted(json.loads((ws / "submissions.json").read_text())) == sorted(f"{s}/{TOY}" for s in GRADED)
-    assert not (ws / "workers").exists()
+    assert not (ws / "tasks").exists()
 
 
 def test_second_run_changes_nothing(batch):

@@ -1,0 +1,194 @@
+"""Grading one submission, and running many: `grade_one` is the one task, run by a local pool of
+threads (`--workers N`) or by a Dask cluster (`--dask ADDRESS`).
+
+`grade_one` grades a submission in a fresh Python process (`python -m grader.execution`) that
+runs nbgrader's Autograde converter into the task's own copy of the gradebook. Guarantees:
+
+- time: the process is killed together with everything it started (its kernel) when the
+  submission takes longer than `--notebook-timeout` (default 600 s), besides nbgrader's per-cell
+  `--timeout`. A batch of S submissions on N workers finishes within about
+  ceil(S / N) x notebook-timeout;
+- isolation: a process that dies, or is killed, loses only its own submission, which is
+  reported with the reason; the others are unaffected;
+- one writer: SQLite takes one writer at a time, so every task grades into a copy of the
+  gradebook made before any result was merged; the caller merges each finished submission into
+  the real gradebook (`gradebook.merge_submission`) as results arrive.
+
+A Dask worker runs the very same function: it needs the workspace at the same path and the
+course installed; it starts processes with subprocess, which works in daemonic Dask workers too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.converters import Autograde
+
+from grader.runner import nbgrader_config, run_converter
+from grader.settings import GraderError, GradingLimits
+
+
+@dataclass(frozen=True)
+class Task:
+    """One submission to grade: everything `grade_one` needs, as plain data (it may travel to Dask)."""
+
+    student: str
+    assignment: str
+    root: str  # the workspace (nbgrader course directory)
+    base_db: str  # the gradebook as it was before grading started; copied for this task
+    db_path: str  # this task's own gradebook copy
+    cell_timeout: int
+    notebook_timeout: float
+    env: dict[str, str]  # added to the environment of the grading process (and so of its kernel)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    success: bool
+    error: str  # one line; empty on success
+    seconds: float
+    db_url: str | None  # the task's gradebook, to merge from, when it succeeded
+
+
+# Grading processes now running in this process's threads, so an interrupted batch can kill them.
+_running: set[subprocess.Popen] = set()
+_lock = threading.Lock()
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        import psutil
+
+        root = psutil.Process(pid)
+        for proc in root.children(recursive=True) + [root]:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+    except Exception:
+        pass
+
+
+def grade_one(task: Task) -> Outcome:
+    """Grade one submission into its own gradebook copy in a fresh process (module docstring)."""
+    start = time.monotonic()
+    shutil.copyfile(task.base_db, task.db_path)
+    arguments = json.dumps({"student": task.student, "assignment": task.assignment, "root": task.root,
+                            "db_path": task.db_path, "cell_timeout": task.cell_timeout})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grader.execution", arguments],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **task.env}, text=True,
+    )
+    with _lock:
+        _running.add(process)
+    try:
+        out, _ = process.communicate(timeout=task.notebook_timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(process.pid)
+        process.communicate()
+        return Outcome(False, f"grading took longer than the notebook time limit of {task.notebook_timeout:g} s "
+                              "(--notebook-timeout); stopped", time.monotonic() - start, None)
+    finally:
+        with _lock:
+            _running.discard(process)
+    seconds = time.monotonic() - start
+    try:
+        success, error = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return Outcome(False, f"the grading process died (exit code {process.returncode})", seconds, None)
+    return Outcome(success, error, seconds, f"sqlite:///{task.db_path}" if success else None)
+
+
+def _grade_in_this_process(arguments: str) -> None:
+    """The grading process started by `grade_one`: run Autograde, print [success, error] last."""
+    args = json.loads(arguments)
+    config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", cell_timeout=args["cell_timeout"])
+    result = run_converter(Autograde, config, assignment_id=args["assignment"], student_id=args["student"])
+    print("\n" + json.dumps([result.success, result.error]), flush=True)
+
+
+def tasks_for(submissions: Iterable[tuple[str, str]], root: Path, gradebook: Path, tasks_dir: Path,
+              limits: GradingLimits, env: dict[str, str]) -> list[Task]:
+    """One Task per (student, assignment); copies the gradebook once into `tasks_dir` as every
+    task's starting point (call before any merge)."""
+    if tasks_dir.exists():
+        shutil.rmtree(tasks_dir)
+    tasks_dir.mkdir(parents=True)
+    base = tasks_dir / "gradebook-base.db"
+    shutil.copyfile(gradebook, base)
+    env = dict(env)
+    if os.environ.get("PYTHONPATH"):  # a remote Dask worker gets the caller's module path too
+        env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
+    return [Task(student, assignment, str(root), str(base), str(tasks_dir / f"gradebook-{index}.db"),
+                 limits.cell_timeout, limits.notebook_timeout, env)
+            for index, (student, assignment) in enumerate(submissions)]
+
+
+def run_locally(tasks: list[Task], workers: int, finish: Callable[[Task, Outcome], None]) -> None:
+    """Run `grade_one` on `workers` tasks at a time; call `finish` in this thread as each ends."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grader-task")
+    try:
+        futures = {pool.submit(grade_one, task): task for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as crash:  # e.g. the gradebook copy could not be written
+                outcome = Outcome(False, f"the grading task failed: {crash!r}", 0.0, None)
+            finish(task, outcome)
+            _remove_copy(task)
+    except BaseException:  # interrupted (Ctrl-C) or `finish` failed: stop every grading process
+        pool.shutdown(wait=False, cancel_futures=True)
+        with _lock:
+            for process in list(_running):
+                _kill_tree(process.pid)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+def run_on_dask(tasks: list[Task], address: str, finish: Callable[[Task, Outcome], None]) -> None:
+    """Send each task to the Dask scheduler at `address`; call `finish` as results come."""
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError as error:
+        raise GraderError(f"--dask needs the 'distributed' package ({error})") from None
+    try:
+        client = Client(address, timeout="20s")
+    except OSError as error:
+        raise GraderError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+    try:
+        futures = {client.submit(grade_one, task, pure=False, key=f"grade-{index}-{task.student}/{task.assignment}"): task
+                   for index, task in enumerate(tasks)}
+        for future in dask_completed(list(futures)):
+            task = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as crash:  # the task itself failed (worker lost, ...)
+                outcome = Outcome(False, f"the Dask task failed: {crash!r}", 0.0, None)
+            finish(task, outcome)
+            _remove_copy(task)
+    finally:
+        client.close()
+
+
+def _remove_copy(task: Task) -> None:
+    Path(task.db_path).unlink(missing_ok=True)
+
+
+def remove_tasks_dir(tasks_dir: Path) -> None:
+    shutil.rmtree(tasks_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    _grade_in_this_process(sys.argv[1])

@@ -1,0 +1,113 @@
+"""The grader's rooms import downwards only, and importing any of them changes nothing.
+
+Layers, top to bottom (ARCHITECTURE.md): a module may import grader modules of lower layers only,
+never one of its own layer or above. `grader.checks` sits below every grader module but the kernel
+start-up file, and imports only `grader.checks.*`, the library, and the proxy side of the trust
+boundary (`grader.boundary.remote` and `.static`: how a student's object in the kernel is seen
+and how the submitted text is read), which import no grader module above them.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GRADER = Path(__file__).resolve().parents[2] / "grader"
+
+LAYERS = {
+    "grader.cli": 6,
+    "grader.__main__": 7,
+    "grader.autograde": 5,
+    "grader.sample": 5,
+    "grader.release": 4,
+    "grader.feedback": 4,
+    "grader.report": 4,
+    "grader.execution": 4,
+    "grader.runner": 3,
+    "grader.boundary.verdicts": 2,
+    "grader.boundary.remote": 1,
+    "grader.boundary.kernel_agent": 0,
+    "grader.boundary.static": 0,
+    "grader.boundary.sanitize": 0,
+    "grader.boundary": 0,
+    "grader.workspace": 2,
+    "grader.gradebook": 1,
+    "grader.intake": 1,
+    "grader.settings": 0,
+}
+KERNEL_SIDE = {"grader.kernel_startup"}
+CHECKS_MAY_USE = {"grader.boundary", "grader.boundary.remote", "grader.boundary.static"}  # runs in the kernel; imported by nobody
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(GRADER.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = sorted(_module_name(p) for p in GRADER.rglob("*.py"))
+
+
+def grader_imports(name: str) -> set[str]:
+    """The grader modules `name` imports anywhere in its source (top level or inside functions)."""
+    path = GRADER.parent / (name.replace(".", "/") + ".py")
+    if not path.exists():
+        path = GRADER.parent / name.replace(".", "/") / "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {module for module in found if module in MODULES and module != name}
+
+
+def test_every_grader_module_has_a_layer():
+    unplaced = [m for m in MODULES if m not in LAYERS and m not in KERNEL_SIDE
+                and m != "grader" and not m.startswith("grader.checks")]
+    assert not unplaced, f"put these modules in a layer of LAYERS: {unplaced}"
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if m in LAYERS])
+def test_grader_module_imports_point_down(name):
+    upward = {m for m in grader_imports(name) if m in LAYERS and LAYERS[m] >= LAYERS[name]}
+    assert not upward, f"{name} (layer {LAYERS[name]}) imports {sorted(upward)} of the same layer or above"
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if m.startswith("grader.checks")])
+def test_checks_import_only_checks_and_the_library(name):
+    outside = {m for m in grader_imports(name) if not m.startswith("grader.checks") and m not in CHECKS_MAY_USE}
+    assert not outside, f"{name} imports {sorted(outside)}: the checks must not depend on the grader"
+
+
+def test_nothing_imports_the_kernel_startup_file():
+    importers = [m for m in MODULES if KERNEL_SIDE & grader_imports(m)]
+    assert not importers, importers
+
+
+def test_every_module_imports_without_side_effects():
+    """All modules import in one fresh interpreter (the layers above already rule out circles) and
+    leave the environment (PATH included) and the working directory as they were."""
+    importable = [m for m in MODULES if m not in KERNEL_SIDE and m != "grader.__main__"]
+    script = (
+        "import importlib, json, os, sys\n"
+        "before = (dict(os.environ), os.getcwd())\n"
+        "changed = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        "    if (dict(os.environ), os.getcwd()) != before:\n"
+        "        changed.append(name)\n"
+        "        before = (dict(os.environ), os.getcwd())\n"
+        "print(json.dumps(changed))\n"
+    )
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # without the venv's bin, as an unactivated venv
+    run = subprocess.run([sys.executable, "-c", script, *importable], capture_output=True, text=True, env=env,
+                         cwd=GRADER.parent, timeout=300)
+    assert run.returncode == 0, f"importing the grader failed:\n{run.stderr}"
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [], "these imports changed the environment"
