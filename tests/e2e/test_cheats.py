@@ -18,7 +18,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from grader.cli import main
-from grader.config import COURSE_DIR, SOLUTIONS_DIR
+from grader.settings import COURSE_DIR, SOLUTIONS_DIR
 from grader.release import write_notebook
 from grader.sample import solved
 
