@@ -29,6 +29,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
 
 from grader.boundary import static
+from grader.boundary.kernel_agent import MIME
 from grader.boundary.remote import KernelAnswerError, RemoteKernel, submission
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
@@ -104,11 +105,25 @@ class TrustedExecute(Execute):
         """Run grader code in the kernel (not stored in the notebook); return its outputs."""
         cell = nbformat.v4.new_code_cell(source)
         self.nb.cells.append(cell)
+        self._judging = True
         try:
             self.execute_cell(cell, len(self.nb.cells) - 1, store_history=False)
         finally:
+            self._judging = False
             self.nb.cells.pop()
         return cell.outputs
+
+    def output(self, outs, msg, display_id, cell_index):
+        """While the grader's own calls run, keep only what the grader reads: the agent's answer
+        and errors (a student's function printing a gigabyte must not fill the grader's memory)."""
+        if getattr(self, "_judging", False):
+            kind = msg["msg_type"]
+            if kind == "stream" or (kind in ("display_data", "update_display_data", "execute_result")
+                                    and MIME not in msg.get("content", {}).get("data", {})):
+                return None
+            if len(outs) >= 10:
+                return None
+        return super().output(outs, msg, display_id, cell_index)
 
     def judge(self, hidden: dict[int, str], code: list[str]) -> None:
         """Run every hidden block here, against the kernel's objects; fill `self.verdicts`."""
