@@ -25,6 +25,7 @@ html_theme_options = {
     "description": "Autograded notebooks for the lecture, as a self-study site",
     "page_width": "1320px",
     "sidebar_width": "230px",
+    "body_max_width": "none",  # code and wide tables use the page's width
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
 html_show_sourcelink = False

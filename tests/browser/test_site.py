@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import subprocess
 import sys
 import threading
@@ -104,7 +105,9 @@ def test_lesson_page(page, site_url, lesson):
     code = first.locator("pre")
     assert not code.is_visible(), f"{lesson}: the worked solution is visible before unfolding"
     first.locator("summary").click()
-    assert code.is_visible() and "def " in code.inner_text() or "class " in code.inner_text()
+    assert code.is_visible(), f"{lesson}: unfolding the worked solution shows no code"
+    assert re.search(r"^\s*(def|class) ", code.inner_text(), re.MULTILINE), code.inner_text()
+    page.wait_for_timeout(500)  # the fold fades in
     page.steps.shot("solution_unfolded")
 
     _check_links(page, _internal_links(page, site_url))
