@@ -110,7 +110,7 @@ def clean_notebook(notebook: dict, name: str) -> dict:
             if pattern.search(cell["source"]):
                 raise SiteError(f"{name}: the cleaned cell {index} still contains {pattern.pattern!r}:\n{cell['source']}")
     for index, cell in enumerate(cells):
-        cell["id"] = f"{name}-{index}"  # stable ids: unchanged cells keep their cached outputs' identity
+        cell["id"] = f"{name}-{index}"  # nbformat 4.5 wants ids; fixed ones keep rebuilds identical
     metadata = copy.deepcopy(notebook.get("metadata", {}))
     metadata.pop("nbgrader", None)
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
