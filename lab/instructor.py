@@ -1,0 +1,94 @@
+"""JupyterLab for course staff: nbgrader's formgrader on this course's grading workspace.
+
+`make instructor-lab` runs this file (`python lab/instructor.py [--workspace DIR] [JUPYTER LAB OPTIONS]`).
+It prepares the workspace as `python -m grader autograde` does (grader/workspace.py: `source` is a
+link to solutions/, the gradebook is `gradebook.db`), writes two things into it
+
+    nbgrader_config.py      the grader's own nbgrader settings (grader.runner.nbgrader_config), so
+                            formgrader reads and writes the gradebook and folders the command line uses,
+                            and an exchange folder `exchange/` for its release/collect buttons;
+    jupyter-instructor/     a Jupyter config folder put first on JUPYTER_CONFIG_PATH for this server
+                            only: it switches on the instructor tools (Formgrader, Course List, Create
+                            Assignment, the Nbgrader menu) that the students' set-up (Makefile `setup`)
+                            leaves off;
+
+and starts JupyterLab in the workspace. Grading itself stays on the command line
+(`python -m grader autograde`), which confines and times each kernel; formgrader is for looking at
+the gradebook, submissions and feedback, and for manual grading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from grader.settings import SOLUTIONS_DIR
+from grader.workspace import Workspace
+
+COURSE_ID = "transformer-course"
+INSTRUCTOR_LAB_PLUGINS = [
+    "@jupyter/nbgrader:menu",
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:create-assignment",
+]
+INSTRUCTOR_SERVER_EXTENSIONS = [
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.course_list",
+]
+
+NBGRADER_CONFIG = '''\
+# Written by lab/instructor.py for `make instructor-lab`; rewritten at every start.
+# Formgrader works on this workspace with the settings of `python -m grader` (grader/runner.py).
+from grader.runner import nbgrader_config
+from grader.workspace import Workspace
+
+_workspace = Workspace.at({root!r})
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+c.merge(nbgrader_config(_workspace.root, _workspace.db_url))
+c.CourseDirectory.course_id = {course_id!r}
+# nbgrader's exchange (release/collect buttons) in the workspace instead of /usr/local/share/nbgrader.
+c.Exchange.root = {exchange!r}
+'''
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def prepare(workspace: Workspace) -> Path:
+    """Set the workspace up for formgrader; returns the Jupyter config folder of the instructor lab."""
+    workspace.prepare(SOLUTIONS_DIR)
+    exchange = workspace.root / "exchange"
+    exchange.mkdir(exist_ok=True)
+    (workspace.root / "nbgrader_config.py").write_text(
+        NBGRADER_CONFIG.format(root=str(workspace.root), course_id=COURSE_ID, exchange=str(exchange))
+    )
+    config_dir = workspace.root / "jupyter-instructor"
+    write_json(config_dir / "labconfig" / "page_config.json",
+               {"disabledExtensions": {plugin: False for plugin in INSTRUCTOR_LAB_PLUGINS}})
+    write_json(config_dir / "jupyter_server_config.json",
+               {"ServerApp": {"jpserver_extensions": {name: True for name in INSTRUCTOR_SERVER_EXTENSIONS}}})
+    return config_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", help="the grading workspace (default: workspace/ in the repository)")
+    args, lab_options = parser.parse_known_args(argv)
+    workspace = Workspace.at(args.workspace)
+    config_dir = prepare(workspace)
+    env = dict(os.environ)
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(config_dir), env.get("JUPYTER_CONFIG_PATH")]))
+    jupyter = Path(sys.executable).with_name("jupyter")
+    os.chdir(workspace.root)  # formgrader also reads nbgrader_config.py from the working directory
+    command = [str(jupyter), "lab", f"--ServerApp.root_dir={workspace.root}", *lab_options]
+    os.execve(command[0], command, env)
+
+
+if __name__ == "__main__":
+    main()
