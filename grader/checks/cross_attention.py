@@ -1,4 +1,4 @@
-"""Hidden checks for 05_cross_attention: cross_attention, decoder_masks and DecoderBlock.
+"""Hidden checks for cross_attention, decoder_masks (05_cross_attention) and DecoderBlock (07_output).
 
 Expected values come from float64 oracles (`grader.checks.multihead.mha64` for attention, a layer
 norm and feed-forward network written here), never from the student's code. Every comparison names

@@ -31,7 +31,7 @@ class EncoderBlock(nn.Module):
 
     Equation (post-norm): x = LN_1(x + MHA(x, x, x)); x = LN_2(x + FFN(x)).
 
-    Taught in: course/05_cross_attention (assembled in course/08_capstone)
+    Taught in: course/06_add_norm (assembled in course/08_capstone)
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, norm_first: bool = False) -> None:
@@ -63,7 +63,7 @@ class DecoderBlock(nn.Module):
     x = LN_3(x + FFN(x)). In cross-attention the decoder asks (queries) and the encoder
     output answers (keys and values).
 
-    Taught in: course/05_cross_attention
+    Taught in: course/07_output
     """
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, norm_first: bool = False) -> None:
