@@ -28,7 +28,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from grader.config import KERNEL_NAME, SOLUTIONS_DIR, find_assignments
+from grader.intake import find_assignments
+from grader.settings import KERNEL_NAME, SOLUTIONS_DIR
 
 BUDGET_SECONDS = {"08_capstone": 60.0}
 DEFAULT_BUDGET_SECONDS = 20.0
