@@ -37,7 +37,7 @@ STUDENTS = {
 }
 
 _MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
-WARNING_LINE = '__import__("warnings").warn("a harmless warning from a correct solution", stacklevel=1)'
+WARNING_LINE = 'import warnings; warnings.warn("a harmless warning from a correct solution", stacklevel=1)'
 
 
 def _is_solution(cell) -> bool:
