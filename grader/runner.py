@@ -21,8 +21,9 @@ Grading settings (see `nbgrader_config`):
   right after `Execute`; we enable it with a pattern that matches every stderr stream, so
   warnings are dropped before the grade is determined. An exception is an `error` output, not a
   stream, and still fails its test;
-- `AFTER_EXECUTION`: steps (nbgrader preprocessors) that run right after the notebook has been
-  executed, before anything reads its outputs; empty today;
+- `NOTEBOOK_EXECUTOR`: the step that runs the notebook in the kernel (nbgrader's `Execute`
+  today); `autograde_steps` puts it where nbgrader's Execute stands, before anything reads the
+  outputs. The one place to swap in an executor that does more (bounded output, trusted verdicts);
 - `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run;
 - `LimitOutput`: at most 1000 lines of stream output and 100 traceback lines per cell are kept in
   the graded notebook (a cell printing a million lines does not bloat it or the feedback).
@@ -47,15 +48,14 @@ from grader.settings import DEFAULT_CELL_TIMEOUT, KERNEL_NAME
 # re.search pattern for IgnorePattern: matches every stderr stream (the empty match at 0 counts).
 DROP_ALL_STDERR = r"[\s\S]*"
 
-# nbgrader preprocessors inserted into Autograde right after `Execute` (see the module docstring).
-AFTER_EXECUTION: list[type] = []
+# The nbgrader preprocessor that executes a submission (see the module docstring).
+NOTEBOOK_EXECUTOR: type = Execute
 
 
 def autograde_steps() -> list[type]:
-    """nbgrader's own Autograde steps with `AFTER_EXECUTION` right after `Execute`."""
-    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
-    at = steps.index(Execute) + 1
-    return steps[:at] + list(AFTER_EXECUTION) + steps[at:]
+    """nbgrader's own Autograde steps, with `NOTEBOOK_EXECUTOR` in the place of its `Execute`."""
+    return [NOTEBOOK_EXECUTOR if step is Execute else step
+            for step in Autograde.class_traits()["autograde_preprocessors"].default()]
 
 
 def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
@@ -73,6 +73,7 @@ def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
     c.CourseDirectory.autograded_directory = "autograded"
     c.CourseDirectory.feedback_directory = "feedback"
 
+    # The kernel: its name and arguments here, its environment in workspace.kernel_environment.
     c.Execute.kernel_name = KERNEL_NAME
     c.Execute.timeout = int(cell_timeout)
     # ipykernel 7 warns on stderr that its TCP sockets are unencrypted (they only listen on
