@@ -12,6 +12,7 @@ character of the character model next to unigram and bigram baselines on the sam
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -39,7 +40,7 @@ from transformer_reference.training import (
 )
 
 
-def reversal(cfg, progress: bool) -> dict:
+def reversal(cfg, progress) -> dict:
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     model = EncoderDecoder(
@@ -57,7 +58,7 @@ def reversal(cfg, progress: bool) -> dict:
     return {"train_s": trained - start, "eval_s": time.perf_counter() - trained, "final_loss": losses[-1], "exact_match": accuracy}
 
 
-def char_lm(cfg, progress: bool) -> dict:
+def char_lm(cfg, progress) -> dict:
     start = time.perf_counter()
     text = docstring_corpus()
     vocab = Vocabulary.from_texts([text])
@@ -104,8 +105,8 @@ def main() -> None:
     schedule = "reduced (autograde)" if args.reduced else "full"
     print(f"schedule: {schedule}; torch {torch.__version__}, {NUM_THREADS} thread(s)")
     wall = time.perf_counter()
-    a = reversal(rev_cfg, not args.no_progress)
-    b = char_lm(lm_cfg, not args.no_progress)
+    a = reversal(rev_cfg, None if args.no_progress else sys.stdout)
+    b = char_lm(lm_cfg, None if args.no_progress else sys.stdout)
     total = time.perf_counter() - wall
     print()
     print(f"(a) digit reversal, {rev_cfg.num_steps} steps: train {a['train_s']:.1f} s, eval {a['eval_s']:.1f} s, "

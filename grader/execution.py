@@ -1,8 +1,10 @@
 """Grading one submission, and running many: `grade_one` is the one task, run by a local pool of
 threads (`--workers N`) or by a Dask cluster (`--dask ADDRESS`).
 
-`grade_one` grades a submission in a fresh Python process (`python -m grader.execution`) that
-runs nbgrader's Autograde converter into the task's own copy of the gradebook. Guarantees:
+`grade_one` grades a submission in a fresh process that runs nbgrader's Autograde converter into
+the task's own copy of the gradebook. The process is forked from a warm fork server (nbgrader
+already imported), or started as `python -m grader.execution` inside a daemonic Dask worker
+process, which may not fork children of its own. Guarantees:
 
 - time: the process is killed together with everything it started (its kernel) when the
   submission takes longer than `--notebook-timeout` (default 600 s), besides nbgrader's per-cell
@@ -15,12 +17,13 @@ runs nbgrader's Autograde converter into the task's own copy of the gradebook. G
   the real gradebook (`gradebook.merge_submission`) as results arrive.
 
 A Dask worker runs the very same function: it needs the workspace at the same path and the
-course installed; it starts processes with subprocess, which works in daemonic Dask workers too.
+course installed.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -60,9 +63,10 @@ class Outcome:
     db_url: str | None  # the task's gradebook, to merge from, when it succeeded
 
 
-# Grading processes now running in this process's threads, so an interrupted batch can kill them.
-_running: set[subprocess.Popen] = set()
+# pids of the grading processes this process is waiting for, so an interrupted batch can kill them.
+_running: set[int] = set()
 _lock = threading.Lock()
+_FORKSERVER = None
 
 
 def _kill_tree(pid: int) -> None:
@@ -79,42 +83,129 @@ def _kill_tree(pid: int) -> None:
         pass
 
 
+def _forkserver():
+    """multiprocessing's fork server, with nbgrader imported once in it: a grading process forked
+    from it starts in milliseconds instead of the ~2 s of CPU a fresh interpreter spends importing
+    nbgrader (jsonschema's format checkers alone take most of it)."""
+    global _FORKSERVER
+    with _lock:
+        if _FORKSERVER is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["grader.execution"])
+            _FORKSERVER = context
+    return _FORKSERVER
+
+
+class _GradingProcess:
+    """One grading process: forked from the warm fork server, or, where this process may not have
+    children of its own (a daemonic Dask worker process), started as `python -m grader.execution`.
+    Either way it runs `_grade` with the environment `env` and reports [success, error]."""
+
+    def __init__(self, arguments: str, env: dict[str, str]):
+        self.popen = self.process = self.conn = None
+        if multiprocessing.current_process().daemon:
+            self.popen = subprocess.Popen([sys.executable, "-m", "grader.execution", arguments], env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            self.pid = self.popen.pid
+        else:
+            context = _forkserver()
+            self.conn, child_end = context.Pipe(duplex=False)
+            self.process = context.Process(target=_grade_in_child, args=(child_end, arguments, env),
+                                           name="grader-task", daemon=False)
+            self.process.start()
+            child_end.close()
+            self.pid = self.process.pid
+
+    def result(self, timeout: float) -> list | None:
+        """[success, error], or None if the process died without one; TimeoutError after `timeout` s."""
+        if self.popen is not None:
+            try:
+                out, _ = self.popen.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise TimeoutError from None
+            try:
+                return json.loads(out.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                return None
+        try:
+            answered = self.conn.poll(timeout)  # True on an answer, or when the process is gone
+        except (EOFError, OSError):
+            return None
+        if not answered:
+            raise TimeoutError
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return None
+
+    def kill(self) -> None:
+        _kill_tree(self.pid)
+        self.close()
+
+    def close(self) -> None:
+        """Wait for the process to end (it has answered, or was killed); kill what lingers."""
+        if self.popen is not None:
+            try:
+                self.popen.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                _kill_tree(self.pid)
+                self.popen.communicate()
+        else:
+            self.process.join(30)
+            if self.process.is_alive():
+                _kill_tree(self.pid)
+                self.process.join()
+            self.conn.close()
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.returncode if self.popen is not None else self.process.exitcode
+
+
 def grade_one(task: Task) -> Outcome:
     """Grade one submission into its own gradebook copy in a fresh process (module docstring)."""
     start = time.monotonic()
     shutil.copyfile(task.base_db, task.db_path)
     arguments = json.dumps({"student": task.student, "assignment": task.assignment, "root": task.root,
                             "db_path": task.db_path, "cell_timeout": task.cell_timeout})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "grader.execution", arguments],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **task.env}, text=True,
-    )
+    process = _GradingProcess(arguments, {**os.environ, **task.env})
     with _lock:
-        _running.add(process)
+        _running.add(process.pid)
     try:
-        out, _ = process.communicate(timeout=task.notebook_timeout)
-    except subprocess.TimeoutExpired:
-        _kill_tree(process.pid)
-        process.communicate()
+        outcome = process.result(task.notebook_timeout)
+    except TimeoutError:
+        process.kill()
         return Outcome(False, f"grading took longer than the notebook time limit of {task.notebook_timeout:g} s "
                               "(--notebook-timeout); stopped", time.monotonic() - start, None)
     finally:
         with _lock:
-            _running.discard(process)
+            _running.discard(process.pid)
+    process.close()
     seconds = time.monotonic() - start
-    try:
-        success, error = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return Outcome(False, f"the grading process died (exit code {process.returncode})", seconds, None)
+    if outcome is None:
+        return Outcome(False, f"the grading process died (exit code {process.exitcode})", seconds, None)
+    success, error = outcome
     return Outcome(success, error, seconds, f"sqlite:///{task.db_path}" if success else None)
 
 
-def _grade_in_this_process(arguments: str) -> None:
-    """The grading process started by `grade_one`: run Autograde, print [success, error] last."""
+def _grade(arguments: str) -> list:
+    """Run nbgrader's Autograde on one submission (in the grading process); [success, error]."""
     args = json.loads(arguments)
     config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", cell_timeout=args["cell_timeout"])
     result = run_converter(Autograde, config, assignment_id=args["assignment"], student_id=args["student"])
-    print("\n" + json.dumps([result.success, result.error]), flush=True)
+    return [result.success, result.error]
+
+
+def _grade_in_child(conn, arguments: str, env: dict[str, str]) -> None:
+    """A grading process forked from the fork server: the caller's environment, no terminal output
+    (as `python -m grader.execution` has, with its stderr discarded), the result through `conn`."""
+    os.environ.clear()
+    os.environ.update(env)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    conn.send(_grade(arguments))
+    conn.close()
 
 
 def tasks_for(submissions: Iterable[tuple[str, str]], root: Path, gradebook: Path, tasks_dir: Path,
@@ -150,8 +241,8 @@ def run_locally(tasks: list[Task], workers: int, finish: Callable[[Task, Outcome
     except BaseException:  # interrupted (Ctrl-C) or `finish` failed: stop every grading process
         pool.shutdown(wait=False, cancel_futures=True)
         with _lock:
-            for process in list(_running):
-                _kill_tree(process.pid)
+            for pid in list(_running):
+                _kill_tree(pid)
         raise
     finally:
         pool.shutdown(wait=True)
@@ -190,5 +281,5 @@ def remove_tasks_dir(tasks_dir: Path) -> None:
     shutil.rmtree(tasks_dir, ignore_errors=True)
 
 
-if __name__ == "__main__":
-    _grade_in_this_process(sys.argv[1])
+if __name__ == "__main__":  # the grading process in a daemonic Dask worker (see _GradingProcess)
+    print("\n" + json.dumps(_grade(sys.argv[1])), flush=True)

@@ -21,11 +21,11 @@ Grading settings (see `nbgrader_config`):
   right after `Execute`; we enable it with a pattern that matches every stderr stream, so
   warnings are dropped before the grade is determined. An exception is an `error` output, not a
   stream, and still fails its test;
-- `TrustedExecute` replaces nbgrader's `Execute`: the kernel runs the notebook without the hidden
-  tests, which then run here against the kernel's objects; each test cell's outputs are
-  rewritten from that verdict (grader/boundary/verdicts.py);
-- `AFTER_EXECUTION`: steps (nbgrader preprocessors) that run right after the notebook has been
-  executed, before anything reads its outputs; empty today;
+- `NOTEBOOK_EXECUTOR`: the step that runs the notebook in the kernel; `autograde_steps` puts it
+  where nbgrader's Execute stands, before anything reads the outputs. It is `TrustedExecute`
+  (grader/boundary/verdicts.py): the kernel runs the notebook without the hidden tests, which then
+  run in this process against the kernel's objects; each test cell's outputs are rewritten from
+  that verdict;
 - `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run;
 - `LimitOutput`: at most 1000 lines of stream output and 100 traceback lines per cell are kept in
   the graded notebook (a cell printing a million lines does not bloat it or the feedback).
@@ -51,17 +51,14 @@ from grader.settings import DEFAULT_CELL_TIMEOUT, KERNEL_NAME
 # re.search pattern for IgnorePattern: matches every stderr stream (the empty match at 0 counts).
 DROP_ALL_STDERR = r"[\s\S]*"
 
-# nbgrader preprocessors inserted into Autograde right after `Execute` (see the module docstring).
-AFTER_EXECUTION: list[type] = []
+# The nbgrader preprocessor that executes a submission (see the module docstring).
+NOTEBOOK_EXECUTOR: type = TrustedExecute
 
 
 def autograde_steps() -> list[type]:
-    """nbgrader's own Autograde steps, with `TrustedExecute` in place of `Execute` (the hidden
-    tests run in the grader's process, grader/boundary/verdicts.py) and `AFTER_EXECUTION` after it."""
-    steps = [TrustedExecute if step is Execute else step
-             for step in Autograde.class_traits()["autograde_preprocessors"].default()]
-    at = steps.index(TrustedExecute) + 1
-    return steps[:at] + list(AFTER_EXECUTION) + steps[at:]
+    """nbgrader's own Autograde steps, with `NOTEBOOK_EXECUTOR` in the place of its `Execute`."""
+    return [NOTEBOOK_EXECUTOR if step is Execute else step
+            for step in Autograde.class_traits()["autograde_preprocessors"].default()]
 
 
 def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
@@ -79,6 +76,7 @@ def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
     c.CourseDirectory.autograded_directory = "autograded"
     c.CourseDirectory.feedback_directory = "feedback"
 
+    # The kernel: its name and arguments here, its environment in workspace.kernel_environment.
     c.Execute.kernel_name = KERNEL_NAME
     c.Execute.timeout = int(cell_timeout)
     # ipykernel 7 warns on stderr that its TCP sockets are unencrypted (they only listen on

@@ -122,3 +122,42 @@ def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
             totals[student] = totals.get(student, 0) + value[0]
     assert totals == {"alice_correct": 3, "bob_partial": 1, "carol_blank": 0, "erin_warnings": 3}
     assert not (tmp_path / "ws" / "tasks").exists()
+
+
+def _grade_one_here(queue, task) -> None:
+    from grader.execution import grade_one
+
+    queue.put(grade_one(task))
+
+
+def test_grade_one_in_a_daemonic_process(tmp_path, monkeypatch):
+    """Where the caller may not fork children (a Dask worker process is daemonic), grade_one starts
+    `python -m grader.execution` instead of forking: the same grade comes back."""
+    import multiprocessing
+
+    from grader.execution import tasks_for
+    from grader.gradebook import merge_submission, submission_score
+    from grader.release import generate
+    from grader.settings import GradingLimits
+    from grader.intake import scan
+    from grader.workspace import Workspace, kernel_environment
+
+    monkeypatch.setenv("PYTHONPATH", str(FIXTURES / "kernel_path"))
+    subs = tmp_path / "subs"
+    build_sample_class(subs, [TOY], source_dir=TOY_SOURCE, say=lambda _: None)
+    [alice] = [sub for sub in scan(subs, TOY_SOURCE)[0] if sub.student == "alice_correct"]
+    ws = Workspace(tmp_path / "ws")
+    ws.prepare(TOY_SOURCE)
+    generate(TOY_SOURCE, ws.step("release"), [TOY], ws.db_url, ws.root)
+    ws.stage(alice)
+    [task] = tasks_for([(alice.student, TOY)], ws.root, ws.gradebook, ws.tasks_dir, GradingLimits(30, 300, 0),
+                       kernel_environment(ws.ipython_dir))
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_grade_one_here, args=(queue, task), daemon=True)
+    process.start()
+    outcome = queue.get(timeout=400)
+    process.join(30)
+    assert outcome.success, outcome.error
+    merge_submission(outcome.db_url, ws.db_url, TOY, alice.student)
+    assert submission_score(ws.db_url, TOY, alice.student) == (3, 3)

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from grader.intake import find_assignments
-from grader.settings import COURSE_DIR, KERNEL_NAME, REPO_ROOT, SOLUTIONS_DIR, GraderError
+from grader.settings import COURSE_DIR, KERNEL_NAME, REPO_ROOT, GraderError
 from grader.cli import main
 from grader.release import BUNDLE_PREFIX, release
 

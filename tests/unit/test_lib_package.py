@@ -6,6 +6,7 @@ import inspect
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,13 @@ def test_importing_the_library_is_silent():
         check=False,
     )
     assert result.returncode == 0 and result.stdout == "" and result.stderr == "", result.stderr
+
+
+def test_the_library_knows_nothing_of_grading():
+    """The reference library is graded against, never the other way round: no module reads
+    nbgrader's environment or imports the grader (the notebook decides its own schedule)."""
+    lib = Path(tr.__file__).parent
+    for path in sorted(lib.rglob("*.py")):
+        text = path.read_text()
+        for word in ("NBGRADER", "import grader", "from grader"):
+            assert word not in text, f"{path.relative_to(lib.parent)} mentions {word!r}"
