@@ -29,7 +29,7 @@ TAMPERING_NAMES = {
 TAMPERING_MODULES = {"gc", "ctypes", "importlib", "inspect", "builtins", "IPython", "ipykernel", "traitlets",
                      "threading", "_thread", "signal", "sys", "os", "subprocess", "multiprocessing", "pickle",
                      "marshal", "types", "dis", "code", "codeop", "atexit", "weakref"}
-ALLOWED_MODULE_ATTRS = {("sys", "path"), ("sys", "version"), ("sys", "version_info"), ("sys", "maxsize"), ("sys", "argv"),
+ALLOWED_MODULE_ATTRS = {("sys", "path"), ("sys", "version"), ("sys", "version_info"), ("sys", "maxsize"), ("sys", "argv"), ("sys", "stdout"), ("sys", "stderr"),
                         ("os", "environ"), ("os", "path"), ("os", "cpu_count"), ("sys", "float_info")}
 TAMPERING_ATTRS = {"__code__", "__globals__", "__closure__", "__builtins__", "__subclasses__", "__torch_function__",
                    "__torch_dispatch__", "f_back", "f_globals", "f_locals", "gi_frame", "tb_frame", "__import__",
