@@ -29,12 +29,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nbgrader.converters import Autograde
 
 from grader.runner import nbgrader_config, run_converter
+from grader.sandbox import Sandbox
 from grader.settings import GraderError, GradingLimits
 
 
@@ -50,6 +51,7 @@ class Task:
     cell_timeout: int
     notebook_timeout: float
     env: dict[str, str]  # added to the environment of the grading process (and so of its kernel)
+    sandbox: dict | None = None  # the fields of the Sandbox every kernel runs in (grader/sandbox.py); None: none
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def grade_one(task: Task) -> Outcome:
     start = time.monotonic()
     shutil.copyfile(task.base_db, task.db_path)
     arguments = json.dumps({"student": task.student, "assignment": task.assignment, "root": task.root,
-                            "db_path": task.db_path, "cell_timeout": task.cell_timeout})
+                            "db_path": task.db_path, "cell_timeout": task.cell_timeout, "sandbox": task.sandbox})
     process = subprocess.Popen(
         [sys.executable, "-m", "grader.execution", arguments],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **task.env}, text=True,
@@ -112,15 +114,17 @@ def grade_one(task: Task) -> Outcome:
 def _grade_in_this_process(arguments: str) -> None:
     """The grading process started by `grade_one`: run Autograde, print [success, error] last."""
     args = json.loads(arguments)
-    config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", cell_timeout=args["cell_timeout"])
+    sandbox = Sandbox(**args["sandbox"]) if args["sandbox"] is not None else None
+    config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", cell_timeout=args["cell_timeout"],
+                             sandbox=sandbox)
     result = run_converter(Autograde, config, assignment_id=args["assignment"], student_id=args["student"])
     print("\n" + json.dumps([result.success, result.error]), flush=True)
 
 
 def tasks_for(submissions: Iterable[tuple[str, str]], root: Path, gradebook: Path, tasks_dir: Path,
-              limits: GradingLimits, env: dict[str, str]) -> list[Task]:
-    """One Task per (student, assignment); copies the gradebook once into `tasks_dir` as every
-    task's starting point (call before any merge)."""
+              limits: GradingLimits, env: dict[str, str], sandbox: Sandbox | None = None) -> list[Task]:
+    """One Task per (student, assignment), its kernels in `sandbox` (None: unconfined); copies the
+    gradebook once into `tasks_dir` as every task's starting point (call before any merge)."""
     if tasks_dir.exists():
         shutil.rmtree(tasks_dir)
     tasks_dir.mkdir(parents=True)
@@ -130,7 +134,7 @@ def tasks_for(submissions: Iterable[tuple[str, str]], root: Path, gradebook: Pat
     if os.environ.get("PYTHONPATH"):  # a remote Dask worker gets the caller's module path too
         env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
     return [Task(student, assignment, str(root), str(base), str(tasks_dir / f"gradebook-{index}.db"),
-                 limits.cell_timeout, limits.notebook_timeout, env)
+                 limits.cell_timeout, limits.notebook_timeout, env, asdict(sandbox) if sandbox else None)
             for index, (student, assignment) in enumerate(submissions)]
 
 

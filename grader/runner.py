@@ -25,20 +25,26 @@ Grading settings (see `nbgrader_config`):
   executed, before anything reads its outputs; empty today;
 - `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run;
 - `LimitOutput`: at most 1000 lines of stream output and 100 traceback lines per cell are kept in
-  the graded notebook (a cell printing a million lines does not bloat it or the feedback).
+  the graded notebook (a cell printing a million lines does not bloat it or the feedback), and
+  `BoundedExecute` keeps at most 256 KB of output per cell and 16 MB per notebook while it runs
+  (a single 150 MB line is cut as it arrives);
+- sandbox: with `sandbox=`, every grading kernel runs confined by bubblewrap (grader/sandbox.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbformat.v4 import new_output
 from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import capture_log
+from traitlets import Integer
 from traitlets.config import Config
 
 from grader.gradebook import put_environment_tools_on_path, quiet_gradebook
@@ -51,17 +57,65 @@ DROP_ALL_STDERR = r"[\s\S]*"
 AFTER_EXECUTION: list[type] = []
 
 
+class BoundedExecute(Execute):
+    """nbgrader's Execute, keeping at most `max_cell_output_bytes` of output per cell and
+    `max_output_bytes` per notebook *while it runs*, so a cell printing a 150 MB line neither
+    bloats the graded notebook and its feedback page nor the grading process. An error output
+    is always kept (it is how nbgrader tells that a test failed), with its message cut short;
+    the line limit (`LimitOutput`) still applies afterwards."""
+
+    max_cell_output_bytes = Integer(256 * 1024, help="bytes of output kept per cell").tag(config=True)
+    max_output_bytes = Integer(16 * 2**20, help="bytes of output kept per notebook").tag(config=True)
+    max_error_chars = 2000
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._kept: dict[int, int] = {}
+        self._total = 0
+        return super().preprocess(nb, resources, km)
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg["content"]
+        if msg["msg_type"] == "error":
+            content["evalue"] = str(content.get("evalue", ""))[: self.max_error_chars]
+            content["traceback"] = [str(line)[: self.max_error_chars] for line in content.get("traceback", [])[:200]]
+            return super().output(outs, msg, display_id, cell_index)
+        kept = self._kept.get(cell_index, 0)
+        room = min(self.max_cell_output_bytes - kept, self.max_output_bytes - self._total)
+        if msg["msg_type"] == "stream":
+            size = len(content.get("text", ""))
+        else:
+            size = len(json.dumps(content.get("data", {}), default=str))
+        if size <= room:
+            self._kept[cell_index] = kept + size
+            self._total += size
+            return super().output(outs, msg, display_id, cell_index)
+        if kept > self.max_cell_output_bytes:  # already cut, and said so
+            return None
+        if msg["msg_type"] == "stream" and room > 0:
+            content["text"] = content["text"][:room]
+            super().output(outs, msg, display_id, cell_index)
+        self._kept[cell_index] = self.max_cell_output_bytes + 1
+        self._total += max(room, 0)
+        limit = self.max_cell_output_bytes if room == self.max_cell_output_bytes - kept else self.max_output_bytes
+        note = new_output("stream", name="stdout", text=f"\n... Output truncated: more than {limit // 1024} KB ...\n")
+        outs.append(note)
+        return note
+
+
 def autograde_steps() -> list[type]:
-    """nbgrader's own Autograde steps with `AFTER_EXECUTION` right after `Execute`."""
-    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
-    at = steps.index(Execute) + 1
+    """nbgrader's own Autograde steps, `Execute` bounded by bytes (`BoundedExecute`), with
+    `AFTER_EXECUTION` right after it."""
+    steps = [BoundedExecute if step is Execute else step
+             for step in Autograde.class_traits()["autograde_preprocessors"].default()]
+    at = steps.index(BoundedExecute) + 1
     return steps[:at] + list(AFTER_EXECUTION) + steps[at:]
 
 
 def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
-                    cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Config:
+                    cell_timeout: int = DEFAULT_CELL_TIMEOUT, sandbox=None) -> Config:
     """The traitlets configuration every nbgrader converter (and validator) of ours runs with;
-    `root` and `db_url` name the course directory and gradebook (not needed to validate)."""
+    `root` and `db_url` name the course directory and gradebook (not needed to validate). With
+    `sandbox` (a grader.sandbox.Sandbox), every kernel runs confined and never sees `root`."""
     c = Config()
     if root is not None:
         c.CourseDirectory.root = str(root)
@@ -87,6 +141,8 @@ def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
     c.LimitOutput.max_traceback = 100
     c.Autograde.create_student = True
     c.GenerateAssignment.create_assignment = True
+    if sandbox is not None:
+        sandbox.configure(c, forbidden=[Path(root)] if root is not None else [])
     return c
 
 

@@ -113,7 +113,7 @@ def grade(submissions: Path, workspace: Path, out: Path, workers: int) -> dict[s
     """Grade with the real command line; return {student: {grade_id: (score, max_score)}}."""
     command = [sys.executable, "-m", "grader"]
     subprocess.run([*command, "autograde", str(submissions), "--workspace", str(workspace),
-                    "--workers", str(workers)], check=False)
+                    "--workers", str(workers), "--expose-checks"], check=False)
     subprocess.run([*command, "report", "--workspace", str(workspace), "--out", str(out)],
                    check=True, stdout=subprocess.DEVNULL)
     cells: dict[str, dict[str, tuple[float, float]]] = {}

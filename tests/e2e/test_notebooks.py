@@ -70,7 +70,7 @@ def class_grades(tmp_path_factory):
             write_notebook(nb, path)
     grader = [sys.executable, "-m", "grader"]
     run = subprocess.run([*grader, "autograde", str(root / "submitted"), "--workspace", str(root / "ws"),
-                          "--workers", "2"], capture_output=True, text=True)
+                          "--workers", "2", "--expose-checks"], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     subprocess.run([*grader, "report", "--workspace", str(root / "ws"), "--out", str(root / "out")],
                    check=True, capture_output=True)

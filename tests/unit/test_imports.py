@@ -29,6 +29,7 @@ LAYERS = {
     "grader.report": 4,
     "grader.execution": 4,
     "grader.runner": 3,
+    "grader.sandbox": 3,
     "grader.workspace": 2,
     "grader.gradebook": 1,
     "grader.intake": 1,
