@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -87,9 +88,14 @@ def grade_one(task: Task) -> Outcome:
     shutil.copyfile(task.base_db, task.db_path)
     arguments = json.dumps({"student": task.student, "assignment": task.assignment, "root": task.root,
                             "db_path": task.db_path, "cell_timeout": task.cell_timeout, "sandbox": task.sandbox})
+    # The process's temporary files (a sandbox's host folder, say) go to a folder removed below, even
+    # when the process is killed; 0o711, because a sandbox started by root enters it as nobody.
+    scratch = tempfile.mkdtemp(prefix="grader-task-")
+    os.chmod(scratch, 0o711)
     process = subprocess.Popen(
         [sys.executable, "-m", "grader.execution", arguments],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **task.env}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, **task.env, "TMPDIR": scratch},
+        text=True,
     )
     with _lock:
         _running.add(process)
@@ -103,6 +109,7 @@ def grade_one(task: Task) -> Outcome:
     finally:
         with _lock:
             _running.discard(process)
+        shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.monotonic() - start
     try:
         success, error = json.loads(out.strip().splitlines()[-1])
