@@ -89,10 +89,12 @@ def plain_nbgrader(root: Path, submissions: Path, assignments: list[str], timeou
     return time.monotonic() - generated, generated - start
 
 
-def ours(workspace: Path, submissions: Path, workers: int, timeout: int) -> tuple[float, dict[str, list[float]], str]:
+def ours(workspace: Path, submissions: Path, workers: int, timeout: int,
+         sandbox: bool = True) -> tuple[float, dict[str, list[float]], str]:
+    sandbox = [] if sandbox else ["--no-sandbox"]
     start = time.monotonic()
     run = subprocess.run([sys.executable, "-m", "grader", "autograde", str(submissions), "--workspace", str(workspace),
-                          "--workers", str(workers), "--timeout", str(timeout)],
+                          "--workers", str(workers), "--timeout", str(timeout), *sandbox],
                          cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - start
     if run.returncode != 0:
@@ -127,6 +129,8 @@ def main() -> None:
     parser.add_argument("--assignments", nargs="+", metavar="A", help="default: every assignment in solutions/")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=120, help="per-cell timeout for both graders")
+    parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
+                        help="grade ours in the bubblewrap sandbox (default, as the command line does)")
     parser.add_argument("--keep", type=Path, help="keep the work folder here instead of a temporary one")
     args = parser.parse_args()
     assignments = args.assignments or find_assignments(SOLUTIONS_DIR)
@@ -141,10 +145,11 @@ def main() -> None:
 
         floors = {a: floor(correct[a], args.timeout) for a in assignments}
         wall_nbg, wall_gen = plain_nbgrader(work / "nbgrader", subs, assignments, args.timeout)
-        wall_ours, per, _ = ours(work / "ws", subs, args.workers, args.timeout)
+        wall_ours, per, _ = ours(work / "ws", subs, args.workers, args.timeout, args.sandbox)
 
         print(f"\n(i)  serial nbgrader autograde:              {wall_nbg:7.1f} s  ({wall_nbg / n:.2f} s per notebook)")
-        print(f"(ii) python -m grader autograde --workers {args.workers}: {wall_ours:7.1f} s  ({wall_ours / n:.2f} s per notebook)")
+        print(f"(ii) python -m grader autograde --workers {args.workers} ({'sandboxed' if args.sandbox else '--no-sandbox'}): "
+              f"{wall_ours:7.1f} s  ({wall_ours / n:.2f} s per notebook)")
         ratio = wall_nbg / wall_ours
         print(f"speed-up: {ratio:.2f}x  (target >= 1.8x: {'met' if ratio >= 1.8 else 'NOT met'})")
         print(f"     (ours includes filling the gradebook from solutions/; nbgrader's generate_assignment for that "

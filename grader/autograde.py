@@ -7,21 +7,31 @@ back); copy each submission into workspace/submitted/ (grader/workspace.py); gra
 own process, locally or on Dask (grader/execution.py); merge each result into the gradebook
 (grader/gradebook.py). A submission that fails leaves nothing in the gradebook or in
 autograded/, is listed with the reason at the end, and is tried again on the next run.
+
+Every grading kernel runs in a bubblewrap sandbox (grader/sandbox.py) unless `--no-sandbox`; the
+command checks that the sandbox can start before it grades anything.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader import execution, gradebook
 from grader.intake import Failure, Submission, scan
 from grader.release import generate
+from grader.sandbox import Sandbox
 from grader.settings import SOLUTIONS_DIR, GraderError, GradingLimits
 from grader.workspace import Workspace, kernel_environment
+
+
+NO_SANDBOX_WARNING = ("warning: --no-sandbox: student code runs with your permissions. A submission can read "
+                      "solutions/ and grader/, change the gradebook and other students' results, leave files that "
+                      "change later grading, and stop or outlive the grader. Use it only for code you trust.")
 
 
 @dataclass
@@ -54,13 +64,21 @@ def autograde(
     workers: int = 1,
     dask: str | None = None,
     force: bool = False,
+    sandbox: Sandbox | None = Sandbox(),
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> AutogradeResult:
     """Grade every submission under `submissions_dir` into `workspace` (see the module docstring);
-    `workers` local processes at a time, or on the Dask scheduler at `dask`."""
+    `workers` local processes at a time, or on the Dask scheduler at `dask`; every kernel in
+    `sandbox` (None: unconfined, after a warning)."""
     if workers < 1:
         raise GraderError(f"--workers must be at least 1, got {workers}")
     limits.check()
+    if sandbox is not None:
+        sandbox.check()  # stops here, naming what is missing, on a machine that cannot sandbox
+        if not sandbox.cpu_seconds:  # a backstop per process; the notebook timeout stops the kernel first
+            sandbox = replace(sandbox, cpu_seconds=int(2 * limits.notebook_timeout * (os.cpu_count() or 1)))
+    else:
+        progress(NO_SANDBOX_WARNING)
     source_dir = Path(source_dir).resolve()
     submissions, failures = scan(Path(submissions_dir), source_dir)
     result = AutogradeResult(failures=failures)
@@ -94,7 +112,8 @@ def autograde(
 
     by_key = {sub.key: sub for sub in todo}
     tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root, workspace.gradebook,
-                                workspace.tasks_dir, limits, kernel_environment(workspace.ipython_dir, limits.memory_limit))
+                                workspace.tasks_dir, limits, kernel_environment(workspace.ipython_dir, limits.memory_limit),
+                                sandbox)
     start, total, done = time.monotonic(), len(tasks), 0
 
     def finish(task: execution.Task, outcome: execution.Outcome) -> None:
@@ -124,7 +143,8 @@ def autograde(
                  f"ETA {_clock(elapsed / done * (total - done))}")
 
     where = f"on the Dask cluster at {dask}" if dask else f"with {min(workers, total)} worker(s)"
-    progress(f"grading {total} submission(s) {where}, {limits.describe()}; {len(result.graded)} unchanged")
+    confined = "sandboxed" if sandbox is not None else "NOT sandboxed"
+    progress(f"grading {total} submission(s) {where}, {limits.describe()}, {confined}; {len(result.graded)} unchanged")
     try:
         if dask:
             execution.run_on_dask(tasks, dask, finish)

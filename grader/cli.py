@@ -63,9 +63,16 @@ and fails). Each submission is graded in a worker process that is killed, with i
 --notebook-timeout seconds (default {DEFAULT_NOTEBOOK_TIMEOUT}); the submission is then listed with the
 reason. So S submissions on N workers finish within about ceil(S/N) x notebook-timeout. Each
 kernel's address space is capped at --memory-limit (default {DEFAULT_MEMORY_LIMIT // 2**30}G, RLIMIT_AS; 0 = none):
-a bigger allocation raises MemoryError in that cell. Output beyond 1000 lines per cell is cut.
+a bigger allocation raises MemoryError in that cell. Output beyond 1000 lines or 256 KB per
+cell is cut.
 Grading runs with NBGRADER_EXECUTION=autograde, so the capstone trains its reduced schedule.
 Warnings on stderr never cost points; exceptions do.
+Sandbox (default; --no-sandbox turns it off): every kernel runs under bubblewrap as its own user,
+sees only the Python environment, lib/ and a copy of its notebook's folder (no solutions/, grader/,
+workspace or gradebook), has no network, cannot signal the grader, and takes every process it
+started with it. Its scratch space, file sizes and process count are capped. Needs `bwrap`
+(Debian/Ubuntu: sudo apt install bubblewrap) and user namespaces; the command stops before
+grading, saying what is missing, if they are not there.
 """
 
 
@@ -112,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="grade on an existing Dask cluster (scheduler address, e.g. tcp://host:8786) instead of "
                    "local workers; its workers must see the workspace at the same path and have the course installed")
     p.add_argument("--force", action="store_true", help="regrade submissions that have not changed")
+    p.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
+                   help="run every grading kernel in a bubblewrap sandbox (default); --no-sandbox runs student "
+                   "code with your permissions (see the README's threat model)")
 
     p = commands.add_parser("report", parents=[workspace], help="grades.csv, cells.csv and summary.html",
                             description="Write OUT/grades.csv (student_id,assignment,score,max_score), "
@@ -152,10 +162,13 @@ def _run_autograde(args) -> int:
     from grader.autograde import autograde
     from grader.report import SubmissionGrade, grade_table
 
+    from grader.sandbox import Sandbox
+
     workspace = Workspace.at(args.workspace)
     limits = GradingLimits(args.timeout, args.notebook_timeout, parse_size(args.memory_limit))
+    sandbox = Sandbox() if args.sandbox else None
     result = autograde(args.submissions, workspace, source_dir=args.source, limits=limits, workers=args.workers,
-                       dask=args.dask, force=args.force)
+                       dask=args.dask, force=args.force, sandbox=sandbox)
     if result.graded:
         graded = [g for g in result.graded if not g.unchanged]
         unchanged = [g for g in result.graded if g.unchanged]

@@ -28,16 +28,18 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nbgrader.converters import Autograde
 
 from grader.runner import nbgrader_config, run_converter
+from grader.sandbox import Sandbox
 from grader.settings import GraderError, GradingLimits
 
 
@@ -53,6 +55,7 @@ class Task:
     cell_timeout: int
     notebook_timeout: float
     env: dict[str, str]  # added to the environment of the grading process (and so of its kernel)
+    sandbox: dict | None = None  # the fields of the Sandbox every kernel runs in (grader/sandbox.py); None: none
 
 
 @dataclass(frozen=True)
@@ -167,12 +170,17 @@ def grade_one(task: Task) -> Outcome:
     start = time.monotonic()
     shutil.copyfile(task.base_db, task.db_path)
     arguments = json.dumps({"student": task.student, "assignment": task.assignment, "root": task.root,
-                            "db_path": task.db_path, "cell_timeout": task.cell_timeout})
-    process = _GradingProcess(arguments, {**os.environ, **task.env})
+                            "db_path": task.db_path, "cell_timeout": task.cell_timeout, "sandbox": task.sandbox})
+    # The process's temporary files (a sandbox's host folder, say) go to a folder removed below, even
+    # when the process is killed; 0o711, because a sandbox started by root enters it as nobody.
+    scratch = tempfile.mkdtemp(prefix="grader-task-")
+    os.chmod(scratch, 0o711)
+    process = _GradingProcess(arguments, {**os.environ, **task.env, "TMPDIR": scratch})
     with _lock:
         _running.add(process.pid)
     try:
         outcome = process.result(task.notebook_timeout)
+        process.close()  # it has answered; wait until it (and its kernel) are gone
     except TimeoutError:
         process.kill()
         return Outcome(False, f"grading took longer than the notebook time limit of {task.notebook_timeout:g} s "
@@ -180,7 +188,7 @@ def grade_one(task: Task) -> Outcome:
     finally:
         with _lock:
             _running.discard(process.pid)
-    process.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.monotonic() - start
     if outcome is None:
         return Outcome(False, f"the grading process died (exit code {process.exitcode})", seconds, None)
@@ -191,7 +199,9 @@ def grade_one(task: Task) -> Outcome:
 def _grade(arguments: str) -> list:
     """Run nbgrader's Autograde on one submission (in the grading process); [success, error]."""
     args = json.loads(arguments)
-    config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", cell_timeout=args["cell_timeout"])
+    sandbox = Sandbox(**args["sandbox"]) if args["sandbox"] is not None else None
+    config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", cell_timeout=args["cell_timeout"],
+                             sandbox=sandbox)
     result = run_converter(Autograde, config, assignment_id=args["assignment"], student_id=args["student"])
     return [result.success, result.error]
 
@@ -201,6 +211,7 @@ def _grade_in_child(conn, arguments: str, env: dict[str, str]) -> None:
     (as `python -m grader.execution` has, with its stderr discarded), the result through `conn`."""
     os.environ.clear()
     os.environ.update(env)
+    tempfile.tempdir = None  # the fork server may have cached another temporary folder
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
@@ -209,9 +220,9 @@ def _grade_in_child(conn, arguments: str, env: dict[str, str]) -> None:
 
 
 def tasks_for(submissions: Iterable[tuple[str, str]], root: Path, gradebook: Path, tasks_dir: Path,
-              limits: GradingLimits, env: dict[str, str]) -> list[Task]:
-    """One Task per (student, assignment); copies the gradebook once into `tasks_dir` as every
-    task's starting point (call before any merge)."""
+              limits: GradingLimits, env: dict[str, str], sandbox: Sandbox | None = None) -> list[Task]:
+    """One Task per (student, assignment), its kernels in `sandbox` (None: unconfined); copies the
+    gradebook once into `tasks_dir` as every task's starting point (call before any merge)."""
     if tasks_dir.exists():
         shutil.rmtree(tasks_dir)
     tasks_dir.mkdir(parents=True)
@@ -221,7 +232,7 @@ def tasks_for(submissions: Iterable[tuple[str, str]], root: Path, gradebook: Pat
     if os.environ.get("PYTHONPATH"):  # a remote Dask worker gets the caller's module path too
         env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
     return [Task(student, assignment, str(root), str(base), str(tasks_dir / f"gradebook-{index}.db"),
-                 limits.cell_timeout, limits.notebook_timeout, env)
+                 limits.cell_timeout, limits.notebook_timeout, env, asdict(sandbox) if sandbox else None)
             for index, (student, assignment) in enumerate(submissions)]
 
 

@@ -28,7 +28,10 @@ Grading settings (see `nbgrader_config`):
   that verdict;
 - `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run;
 - `LimitOutput`: at most 1000 lines of stream output and 100 traceback lines per cell are kept in
-  the graded notebook (a cell printing a million lines does not bloat it or the feedback).
+  the graded notebook (a cell printing a million lines does not bloat it or the feedback), and
+  the executor (`verdicts.BoundedExecute`) keeps at most 256 KB of output per cell and 16 MB per
+  notebook while it runs (a single 150 MB line is cut as it arrives);
+- sandbox: with `sandbox=`, every grading kernel runs confined by bubblewrap (grader/sandbox.py).
 """
 
 from __future__ import annotations
@@ -62,9 +65,10 @@ def autograde_steps() -> list[type]:
 
 
 def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
-                    cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Config:
+                    cell_timeout: int = DEFAULT_CELL_TIMEOUT, sandbox=None) -> Config:
     """The traitlets configuration every nbgrader converter (and validator) of ours runs with;
-    `root` and `db_url` name the course directory and gradebook (not needed to validate)."""
+    `root` and `db_url` name the course directory and gradebook (not needed to validate). With
+    `sandbox` (a grader.sandbox.Sandbox), every kernel runs confined and never sees `root`."""
     c = Config()
     if root is not None:
         c.CourseDirectory.root = str(root)
@@ -91,6 +95,8 @@ def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
     c.LimitOutput.max_traceback = 100
     c.Autograde.create_student = True
     c.GenerateAssignment.create_assignment = True
+    if sandbox is not None:
+        sandbox.configure(c, forbidden=[Path(root)] if root is not None else [])
     return c
 
 

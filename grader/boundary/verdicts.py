@@ -20,10 +20,13 @@ The hidden source is put back afterwards, so the graded notebook reads as before
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import nbformat
+from nbformat.v4 import new_output
+from traitlets import Integer
 from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import is_grade, is_solution
@@ -62,10 +65,59 @@ def error_output(message: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_output("error", ename="AssertionError", evalue=message, traceback=[f"AssertionError: {message}"])
 
 
-class TrustedExecute(Execute):
+class BoundedExecute(Execute):
+    """nbgrader's Execute, keeping at most `max_cell_output_bytes` of output per cell and
+    `max_output_bytes` per notebook *while it runs*, so a cell printing a 150 MB line neither
+    bloats the graded notebook and its feedback page nor the grading process. An error output
+    is always kept (it is how nbgrader tells that a test failed), with its message cut short;
+    the line limit (`LimitOutput`) still applies afterwards."""
+
+    max_cell_output_bytes = Integer(256 * 1024, help="bytes of output kept per cell").tag(config=True)
+    max_output_bytes = Integer(16 * 2**20, help="bytes of output kept per notebook").tag(config=True)
+    max_error_chars = 2000
+
+    def preprocess(self, nb, resources=None, km=None):
+        self.start_bounds()
+        return super().preprocess(nb, resources, km)
+
+    def start_bounds(self) -> None:
+        self._kept: dict[int, int] = {}
+        self._total = 0
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg["content"]
+        if msg["msg_type"] == "error":
+            content["evalue"] = str(content.get("evalue", ""))[: self.max_error_chars]
+            content["traceback"] = [str(line)[: self.max_error_chars] for line in content.get("traceback", [])[:200]]
+            return super().output(outs, msg, display_id, cell_index)
+        kept = self._kept.get(cell_index, 0)
+        room = min(self.max_cell_output_bytes - kept, self.max_output_bytes - self._total)
+        if msg["msg_type"] == "stream":
+            size = len(content.get("text", ""))
+        else:
+            size = len(json.dumps(content.get("data", {}), default=str))
+        if size <= room:
+            self._kept[cell_index] = kept + size
+            self._total += size
+            return super().output(outs, msg, display_id, cell_index)
+        if kept > self.max_cell_output_bytes:  # already cut, and said so
+            return None
+        if msg["msg_type"] == "stream" and room > 0:
+            content["text"] = content["text"][:room]
+            super().output(outs, msg, display_id, cell_index)
+        self._kept[cell_index] = self.max_cell_output_bytes + 1
+        self._total += max(room, 0)
+        limit = self.max_cell_output_bytes if room == self.max_cell_output_bytes - kept else self.max_output_bytes
+        note = new_output("stream", name="stdout", text=f"\n... Output truncated: more than {limit // 1024} KB ...\n")
+        outs.append(note)
+        return note
+
+
+class TrustedExecute(BoundedExecute):
     """nbgrader's Execute, with every grade decided by the grader's own process (module docstring)."""
 
     def preprocess(self, nb, resources=None, km=None):
+        self.start_bounds()
         hidden = {}
         for index, cell in enumerate(nb.cells):
             if is_test_cell(cell):
@@ -123,6 +175,7 @@ class TrustedExecute(Execute):
                 return None
             if len(outs) >= 10:
                 return None
+            return Execute.output(self, outs, msg, display_id, cell_index)  # answers are size-checked on reading
         return super().output(outs, msg, display_id, cell_index)
 
     def judge(self, hidden: dict[int, str], code: list[str]) -> None:

@@ -33,6 +33,7 @@ from grader.report import CELLS_HEADER, GRADES_HEADER
 from grader.runner import nbgrader_config, run_converter
 from grader.settings import REPO_ROOT, SOLUTIONS_DIR
 from grader.sample import build_sample_class
+from grader.sandbox import Sandbox
 from grader.workspace import Workspace, environment, kernel_environment
 
 pytestmark = pytest.mark.e2e
@@ -43,6 +44,8 @@ TOY = "00_toy"
 KERNEL_PATH = FIXTURES / "kernel_path"
 CHECKS = sorted((REPO_ROOT / "grader" / "checks").glob("*.py"))
 REAL = find_assignments(SOLUTIONS_DIR) if SOLUTIONS_DIR.is_dir() else []
+# TEMPORARY (until hidden checks run outside the kernel): the hidden tests import their checks in the kernel.
+CHECKS_VISIBLE = Sandbox()
 
 
 @pytest.fixture
@@ -138,7 +141,8 @@ def test_toy_class_end_to_end(tmp_path, capsys, toy_kernel_path):
         "def square(x):\n    return x * x"
     ))
 
-    run = cli(capsys, "autograde", subs, "--workspace", ws, "--source", TOY_SOURCE, "--workers", 2, check_rc=1)
+    run = cli(capsys, "autograde", subs, "--workspace", ws, "--source", TOY_SOURCE, "--workers", 2,
+              check_rc=1)
     assert "with 2 worker(s)" in run.stderr and "ETA" in run.stderr and "[5/5]" in run.stderr
     failures = run.stdout.split("could not grade 1:")[1].strip().splitlines()
     assert failures == [f"{subs}/dave_broken/{TOY}/{TOY}.ipynb: not a notebook: invalid JSON "
@@ -210,7 +214,7 @@ def test_bad_input_is_named_and_the_rest_graded(tmp_path, toy_kernel_path):
     put(f"ivy_{TOY}.zip", b"PK not really")
 
     ws = Workspace.at(tmp_path / "ws")
-    result = autograde(subs, ws, source_dir=TOY_SOURCE, progress=lambda _: None)
+    result = autograde(subs, ws, source_dir=TOY_SOURCE, sandbox=CHECKS_VISIBLE, progress=lambda _: None)
     assert {(g.student, g.score) for g in result.graded} == {("good", 3), ("hal", 1)}
     named = {Path(f.path).relative_to(subs).as_posix(): f.reason for f in result.failures}
     assert set(named) == {"bad id", "zoë", "carl/99_nope", f"dora/{TOY}/{TOY}.ipynb", "eve/stray.ipynb", f"ivy_{TOY}.zip"}
@@ -221,15 +225,15 @@ def test_bad_input_is_named_and_the_rest_graded(tmp_path, toy_kernel_path):
 
     # Only the changed submission is graded again; --force regrades the unchanged one too.
     flat.write_bytes(correct)
-    again = autograde(subs, ws, source_dir=TOY_SOURCE, progress=lambda _: None)
+    again = autograde(subs, ws, source_dir=TOY_SOURCE, sandbox=CHECKS_VISIBLE, progress=lambda _: None)
     assert {(g.student, g.score, g.unchanged) for g in again.graded} == {("good", 3, True), ("hal", 3, False)}
     only_good = tmp_path / "only_good"
     shutil.copytree(subs / "good", only_good / "good")
     lines = []
-    unchanged = autograde(only_good, ws, source_dir=TOY_SOURCE, progress=lines.append)
+    unchanged = autograde(only_good, ws, source_dir=TOY_SOURCE, sandbox=CHECKS_VISIBLE, progress=lines.append)
     assert [(g.student, g.unchanged) for g in unchanged.graded] == [("good", True)]
     assert lines == ["nothing to grade: 1 submission(s) unchanged since they were graded"]
-    forced = autograde(only_good, ws, source_dir=TOY_SOURCE, force=True, progress=lambda _: None)
+    forced = autograde(only_good, ws, source_dir=TOY_SOURCE, sandbox=CHECKS_VISIBLE, force=True, progress=lambda _: None)
     assert [(g.student, g.unchanged) for g in forced.graded] == [("good", False)] and not forced.failures
     assert sorted(json.loads(ws.hashes.read_text())) == [f"good/{TOY}", f"hal/{TOY}"]
 

@@ -22,6 +22,7 @@ from nbgrader.api import Gradebook
 from grader.cli import main
 from grader.release import write_notebook
 from grader.sample import build_sample_class
+from grader.sandbox import KERNEL_DIR
 
 pytestmark = pytest.mark.e2e
 
@@ -134,6 +135,7 @@ def batch(tmp_path_factory):
             "--timeout", str(CELL_TIMEOUT), "--notebook-timeout", str(NOTEBOOK_TIMEOUT)]
     mp = pytest.MonkeyPatch()
     mp.setenv("PYTHONPATH", str(KERNEL_PATH))
+    started = time.time()
     try:
         runs = []
         for _ in range(2):
@@ -147,7 +149,7 @@ def batch(tmp_path_factory):
                          "cells": _cells(ws), "hashes": (ws / "submissions.json").read_text()})
     finally:
         mp.undo()
-    return {"subs": subs, "ws": ws, "runs": runs}
+    return {"subs": subs, "ws": ws, "runs": runs, "started": started}
 
 
 def _cells(ws: Path) -> dict[tuple[str, str], float]:
@@ -308,7 +310,8 @@ def test_second_run_changes_nothing(batch):
 
 def test_no_kernel_left_running(batch):
     """The killed worker's kernel (slow) and every other grading kernel are gone (give the OS a
-    few seconds to reap processes killed at the very end of the run)."""
+    few seconds to reap processes killed at the very end of the run). A sandboxed kernel is known
+    by its command line (grader/sandbox.py), an unsandboxed one by its IPython directory."""
     import psutil
 
     ipython_dir = str(batch["ws"] / "ipython")
@@ -316,12 +319,13 @@ def test_no_kernel_left_running(batch):
     deadline = time.monotonic() + 15
     while True:
         left = []
-        for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        for proc in psutil.process_iter(["pid", "cmdline", "status", "create_time"]):
             try:
                 cmdline = " ".join(proc.info["cmdline"] or [])
+                sandboxed = KERNEL_DIR in cmdline and proc.info["create_time"] >= batch["started"] - 1
                 if (proc.pid != me and proc.info["status"] != psutil.STATUS_ZOMBIE
                         and "resource_tracker" not in cmdline  # multiprocessing's, lives as long as pytest
-                        and proc.environ().get("IPYTHONDIR") == ipython_dir):
+                        and (sandboxed or proc.environ().get("IPYTHONDIR") == ipython_dir)):
                     left.append((proc.pid, " ".join(proc.info["cmdline"] or [])[:120]))
             except (psutil.Error, OSError):
                 pass

@@ -30,6 +30,7 @@ LAYERS = {
     "grader.report": 4,
     "grader.execution": 4,
     "grader.runner": 3,
+    "grader.sandbox": 3,
     "grader.boundary.verdicts": 2,
     "grader.boundary.remote": 1,
     "grader.boundary.kernel_agent": 0,
