@@ -197,6 +197,7 @@ class TrustedExecute(BoundedExecute):
                 if not source.strip():
                     self.verdicts[index] = "this test has no hidden check; ask your instructor"
                     continue
+                began = time.monotonic()
                 try:
                     if not kernel.installed:
                         kernel.install()
@@ -217,6 +218,7 @@ class TrustedExecute(BoundedExecute):
                 except Exception as err:  # a student's exception rebuilt by name, or a check that could not run
                     self.log.debug("hidden check of cell %d raised", index, exc_info=True)
                     self.verdicts[index] = f"{type(err).__name__}: {str(err)[:500]}"
+                self.log.debug("hidden test of cell %d: %.2f s", index, time.monotonic() - began)
         self.log.debug("trusted checks took %.1f s", time.monotonic() - started)
 
 

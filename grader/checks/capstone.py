@@ -150,9 +150,15 @@ def _load_reference_weights(model, reference: EncoderDecoder, described: str) ->
                 f"{described}: parameter {name} has shape {tuple(value.shape)}, but it should have shape "
                 f"{tuple(ours[name].shape)}. Check which vocabulary size and width each part is built with."
             )
+    # One call where the model lives (not one per parameter): ~90 parameters, several models per check.
+    in_kernel(_copy_parameters, model, {name: value.detach() for name, value in ours.items()})
+
+
+def _copy_parameters(model, values: dict) -> None:
+    """Runs where the model lives: copy `values` into its parameters by name."""
     with torch.no_grad():
-        for name, value in theirs.items():
-            value.copy_(ours[name])
+        for name, param in model.named_parameters(remove_duplicate=False):
+            param.copy_(values[name])
 
 
 def _manual_seq2seq(ref: EncoderDecoder, src, tgt, *, causal=True, enc_src_mask=True, cross_src_mask=True,
