@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
 from pathlib import Path
 
 import nbformat
@@ -20,6 +19,7 @@ from grader.cli import main
 from grader.release import write_notebook
 from grader.sample import build_sample_class
 from grader.sandbox import KERNEL_DIR
+from tests.e2e.processes import own_temporary_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -98,10 +98,9 @@ def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
     slow.cells[2:2] = [nbformat.v4.new_code_cell("import time\ntime.sleep(3)") for _ in range(10)]
     (subs / "slow" / TOY).mkdir(parents=True)
     write_notebook(slow, subs / "slow" / TOY / NB)
-    started = time.time()
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), own_temporary_folder() as folder:
             rc = main(["autograde", str(subs), "--workspace", str(tmp_path / "ws"), "--source", str(TOY_SOURCE),
                        "--dask", cluster.scheduler_address, "--timeout", "5", "--notebook-timeout", "20",
                       ])
@@ -114,7 +113,8 @@ def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
     kernels = []
     for proc in psutil.process_iter():
         try:
-            sandboxed = KERNEL_DIR in " ".join(proc.cmdline()) and proc.create_time() >= started - 1  # grader/sandbox.py
+            cmdline = " ".join(proc.cmdline())
+            sandboxed = KERNEL_DIR in cmdline and folder in cmdline  # grader/sandbox.py
             if (sandboxed or proc.environ().get("IPYTHONDIR") == ipython_dir) and proc.status() != psutil.STATUS_ZOMBIE:
                 kernels.append(proc.pid)
         except (psutil.Error, OSError):

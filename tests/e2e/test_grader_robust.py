@@ -23,6 +23,7 @@ from grader.cli import main
 from grader.release import write_notebook
 from grader.sample import build_sample_class
 from grader.sandbox import KERNEL_DIR
+from tests.e2e.processes import own_temporary_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -136,6 +137,8 @@ def batch(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("PYTHONPATH", str(KERNEL_PATH))
     started = time.time()
+    folder_context = own_temporary_folder()
+    folder = folder_context.__enter__()
     try:
         runs = []
         for _ in range(2):
@@ -149,7 +152,8 @@ def batch(tmp_path_factory):
                          "cells": _cells(ws), "hashes": (ws / "submissions.json").read_text()})
     finally:
         mp.undo()
-    return {"subs": subs, "ws": ws, "runs": runs, "started": started}
+        folder_context.__exit__(None, None, None)
+    return {"subs": subs, "ws": ws, "runs": runs, "started": started, "folder": folder}
 
 
 def _cells(ws: Path) -> dict[tuple[str, str], float]:
@@ -322,7 +326,7 @@ def test_no_kernel_left_running(batch):
         for proc in psutil.process_iter(["pid", "cmdline", "status", "create_time"]):
             try:
                 cmdline = " ".join(proc.info["cmdline"] or [])
-                sandboxed = KERNEL_DIR in cmdline and proc.info["create_time"] >= batch["started"] - 1
+                sandboxed = KERNEL_DIR in cmdline and batch["folder"] in cmdline
                 if (proc.pid != me and proc.info["status"] != psutil.STATUS_ZOMBIE
                         and "resource_tracker" not in cmdline  # multiprocessing's, lives as long as pytest
                         and (sandboxed or proc.environ().get("IPYTHONDIR") == ipython_dir)):

@@ -31,6 +31,7 @@ from grader.release import write_notebook
 from grader.sample import build_sample_class
 from grader.sandbox import SCRATCH
 from grader.settings import REPO_ROOT, SOLUTIONS_DIR
+from tests.e2e.processes import own_temporary_folder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TOY_SOURCE = FIXTURES / "solutions"
@@ -268,8 +269,9 @@ def _startup_files(ws: Path) -> list[str]:
     return sorted(str(p) for folder in folders if folder.is_dir() for p in folder.iterdir())
 
 
-def _left_over(since: float) -> list[str]:
-    """Processes of the run still alive: sandboxes, kernels, and whatever the attacks started."""
+def _left_over(since: float, folder: str) -> list[str]:
+    """Processes of the run still alive: its sandboxes and kernels (their command lines name the run's
+    temporary `folder`), and whatever the attacks started (MARKER)."""
     import psutil
 
     left = []
@@ -278,7 +280,7 @@ def _left_over(since: float) -> list[str]:
             cmdline = " ".join(proc.info["cmdline"] or [])
             if proc.info["status"] == psutil.STATUS_ZOMBIE or proc.info["create_time"] < since - 1:
                 continue
-            if MARKER in cmdline or "grader-sandbox-" in cmdline or "/tmp/.kernel/connection.json" in cmdline:
+            if MARKER in cmdline or folder in cmdline:
                 left.append(f"{proc.pid}: {cmdline[:150]}")
         except psutil.Error:
             pass
@@ -317,6 +319,8 @@ def batch(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("PYTHONPATH", str(KERNEL_PATH))
     mp.setenv("GRADER_TEST_SECRET", SECRET)
+    folder_context = own_temporary_folder()
+    folder = folder_context.__enter__()
     try:
         clean = _run(["autograde", str(clean_subs), "--workspace", str(clean_ws), *common])
         assert clean["rc"] == 0, clean
@@ -332,10 +336,11 @@ def batch(tmp_path_factory):
         after = {"tree": _tree_digest(protected), "git": _git_status(), "startup": _startup_files(ws)}
     finally:
         mp.undo()
+        folder_context.__exit__(None, None, None)
     for name, run in (("clean", clean), ("first", first), ("second", second)):
         (tmp / f"{name}.out").write_text(run["stdout"] + "\n--- stderr\n" + run["stderr"])
     return {"ws": ws, "clean": _cells(clean_ws), "first": first, "second": second, "before": before,
-            "after": after, "start": start, "students": sorted(attacks(ws))}
+            "after": after, "start": start, "folder": folder, "students": sorted(attacks(ws))}
 
 
 def _failures(run) -> list[str]:
@@ -423,7 +428,7 @@ def test_gradebook_rows_are_not_changed_by_others(batch):
 
 def test_no_process_of_the_run_is_left(batch):
     deadline = time.monotonic() + 15
-    while (left := _left_over(batch["start"])) and time.monotonic() < deadline:
+    while (left := _left_over(batch["start"], batch["folder"])) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left
 
