@@ -297,7 +297,8 @@ def _after(value):
     return None
 
 
-def _resolve(dotted: str):
+def resolve(dotted: str):
+    """The object at a dotted path: `torch.nn.functional.softmax`, or a class attribute `torch.Tensor.softmax`."""
     module_name, _, attr = dotted.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), attr)
@@ -329,7 +330,7 @@ def recording(forbid):
     owners += [m for n, m in list(sys.modules.items()) if m is not None and (n == "transformer_reference" or n.startswith("transformer_reference."))]
     for path in forbid:
         with contextlib.suppress(Exception):
-            target = _resolve(path)
+            target = resolve(path)
             if isinstance(target, type):
                 forward = target.__dict__.get("forward")
                 if forward is not None:

@@ -26,7 +26,6 @@ import builtins
 import contextlib
 import dis
 import functools
-import importlib
 import inspect
 import types
 from collections.abc import Callable, Iterator
@@ -39,6 +38,7 @@ import torch.testing
 
 import transformer_reference
 from grader.boundary import remote, static
+from grader.boundary.kernel_agent import resolve as _resolve
 
 # ---------------------------------------------------------------------------------------------
 # Pristine references, captured at import (before student code runs). `_isinstance` and
@@ -220,15 +220,6 @@ def expect_close(
 # ---------------------------------------------------------------------------------------------
 # Refusing delegation (CONTRACT.md, "What an exercise may not call").
 # ---------------------------------------------------------------------------------------------
-def _resolve(dotted: str):
-    module_name, _, attr = dotted.rpartition(".")
-    try:
-        return _getattr(importlib.import_module(module_name), attr)
-    except ImportError:  # a class attribute such as torch.Tensor.softmax
-        owner, _, name = module_name.rpartition(".")
-        return _getattr(_getattr(importlib.import_module(owner), name), attr)
-
-
 # The ready-made implementations each subject may not use, by the dotted path students see.
 FORBIDDEN_CALLS: dict[str, list[str]] = {
     "attention": [

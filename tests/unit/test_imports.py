@@ -43,7 +43,7 @@ LAYERS = {
     "grader.settings": 0,
 }
 KERNEL_SIDE = {"grader.kernel_startup"}
-CHECKS_MAY_USE = {"grader.boundary", "grader.boundary.remote", "grader.boundary.static"}  # runs in the kernel; imported by nobody
+CHECKS_MAY_USE = {"grader.boundary", "grader.boundary.remote", "grader.boundary.static", "grader.boundary.kernel_agent"}  # runs in the kernel; imported by nobody
 
 
 def _module_name(path: Path) -> str:
