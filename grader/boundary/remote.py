@@ -60,12 +60,22 @@ def install_code() -> str:
     )
 
 
+BY_VALUE = ("grader.checks", "grader.boundary")
+
+
 def _pickle_by_value() -> None:
-    """Check helpers (stand-ins, small models) travel into the kernel by value: it has no `grader`."""
+    """Check helpers (stand-ins, small models, scenarios, and the boundary helpers they use) travel
+    into the kernel by value: a sandboxed kernel has no `grader` to import them from."""
     for name, module in list(sys.modules.items()):
-        if module is not None and name.startswith("grader.checks") and not getattr(module, "_by_value", False):
+        if module is not None and name.startswith(BY_VALUE) and not getattr(module, "_by_value", False):
             cloudpickle.register_pickle_by_value(module)
             module._by_value = True
+
+
+def pickled(value) -> bytes:
+    """`value` as the kernel will unpickle it: nothing in it may need `grader` there."""
+    _pickle_by_value()
+    return cloudpickle.dumps(value)
 
 
 class RemoteKernel:
@@ -87,8 +97,7 @@ class RemoteKernel:
                 raise KernelAnswerError(f"the grading helper could not be loaded in your kernel ({out.get('ename')}: {str(out.get('evalue'))[:200]})")
 
     def request(self, op: str, *args):
-        _pickle_by_value()
-        payload = base64.b64encode(cloudpickle.dumps((op, _refs(args)))).decode()
+        payload = base64.b64encode(pickled((op, _refs(args)))).decode()
         outputs = self._run(f"__import__('sys').modules[{AGENT_NAME!r}].AGENT.serve({payload!r})")
         answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
         if not answers:
@@ -214,10 +223,6 @@ class Remote:
         object.__setattr__(self, "_desc", desc)
 
     @property
-    def __name__(self) -> str:
-        return str(self._desc.get("name", "object"))
-
-    @property
     def remote_kind(self) -> str:
         return self._desc.get("kind", "object")
 
@@ -237,6 +242,8 @@ class Remote:
         return self._kernel.call(self, args, {}, backward={"weights": weights, "index": index})
 
     def __getattr__(self, name: str):
+        if name == "__name__":  # not a class-level property: the class must pickle by value (see `pickled`)
+            return str(self._desc.get("name", "object"))
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return self._kernel.request("getattr", self, name)

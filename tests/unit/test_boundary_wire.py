@@ -75,3 +75,32 @@ def test_other_objects_stay_behind_as_handles():
 def test_malformed_answers_are_refused(payload):
     with pytest.raises((ValueError, TypeError)):
         decode(payload)
+
+
+def test_what_the_checks_send_into_a_kernel_needs_no_grader_package(tmp_path):
+    """A sandboxed kernel cannot import `grader`: probe models, stand-ins and scenarios go by value.
+    They are unpickled here in a fresh interpreter where importing `grader` fails."""
+    import subprocess
+    import sys
+
+    from grader.boundary.remote import pickled
+    from grader.checks import attention, capstone, multihead, output
+
+    sent = [capstone._WindowLM(13, seed=1), capstone._Probe(13, last=3), capstone._gradient_scenario,
+            capstone._copy_parameters, output._tying_scenario, attention.softmax_oracle, multihead.mha64]
+    (tmp_path / "sent.pkl").write_bytes(pickled(sent))
+    script = (
+        "import sys, importlib.abc\n"
+        "class NoGrader(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'grader' or name.startswith('grader.'):\n"
+        "            raise ImportError('no grader in the kernel: ' + name)\n"
+        "sys.meta_path.insert(0, NoGrader())\n"
+        "import cloudpickle\n"
+        "objs = cloudpickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "import torch\n"
+        "print(objs[0](torch.tensor([[1, 2, 3]])).shape)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "sent.pkl")], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
