@@ -243,6 +243,9 @@ def bwrap_argv(kernel_argv: list[str], *, host_dir: Path, limits: dict[str, int]
         staged.append(str(path))
         return str(host_dir / "stage" / str(len(staged) - 1))
 
+    # The scratch tmpfs first: read-only folders that live under /tmp on the host (a repository cloned
+    # to /tmp/...) are then bound on top of it instead of being hidden by it.
+    argv += ["--size", str(scratch_bytes), "--tmpfs", SCRATCH]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             argv += ["--symlink", os.readlink(top), top]
@@ -252,7 +255,6 @@ def bwrap_argv(kernel_argv: list[str], *, host_dir: Path, limits: dict[str, int]
         if path.exists():
             argv += ["--ro-bind", source(path), str(path)]
     argv += ["--ro-bind", str(host_dir / "input"), INPUT,
-             "--size", str(scratch_bytes), "--tmpfs", SCRATCH,
              # bwrap's own root and /dev (tmpfs, with the folders it made for the mounts) stay read-only
              "--remount-ro", "/", "--remount-ro", "/dev",
              "--chdir", "/", "--clearenv"]

@@ -90,3 +90,11 @@ def test_missing_bubblewrap_stops_before_grading(tmp_path, monkeypatch, capsys):
                  "--no-sandbox"]) == 0
     err = capsys.readouterr().err
     assert err.count("warning: --no-sandbox") == 1 and "read solutions/" in err
+
+
+def test_scratch_is_mounted_before_the_read_only_folders(tmp_path):
+    """A repository under /tmp (a CI clone, say) must not be hidden by the kernel's /tmp tmpfs."""
+    argv = bwrap_argv([sys.executable], host_dir=tmp_path, limits={}, scratch_bytes=2**20, env={})
+    tmpfs = argv.index(SCRATCH, argv.index("--tmpfs"))
+    binds = [i for i, arg in enumerate(argv) if arg == "--ro-bind"]
+    assert argv[tmpfs - 1] == "--tmpfs" and tmpfs < min(binds)
