@@ -63,13 +63,20 @@ def install_code() -> str:
 BY_VALUE = ("grader.checks", "grader.boundary")
 
 
+_modules_seen = 0  # len(sys.modules) at the last scan: a new check module can only add to it
+
+
 def _pickle_by_value() -> None:
     """Check helpers (stand-ins, small models, scenarios, and the boundary helpers they use) travel
     into the kernel by value: a sandboxed kernel has no `grader` to import them from."""
+    global _modules_seen
+    if len(sys.modules) == _modules_seen:  # every request passes here: scan only after an import
+        return
     for name, module in list(sys.modules.items()):
         if module is not None and name.startswith(BY_VALUE) and not getattr(module, "_by_value", False):
             cloudpickle.register_pickle_by_value(module)
             module._by_value = True
+    _modules_seen = len(sys.modules)
 
 
 def pickled(value) -> bytes:

@@ -180,46 +180,58 @@ class TrustedExecute(BoundedExecute):
 
     def judge(self, hidden: dict[int, str], code: list[str]) -> None:
         """Run every hidden block here, against the kernel's objects; fill `self.verdicts`."""
-        tampered = static.tampering(code)
-        if tampered:
-            message = (f"This notebook uses {tampered}, which submitted work may not use: it can change what the "
-                       "grader's calls see, so no test of this notebook can be graded. Remove it and resubmit.")
-            self.verdicts = {index: message for index in hidden}
-            return
-        kernel = RemoteKernel(self.run_code)
-        started = time.monotonic()
-        dead = None
-        with submission(code):
-            for index, source in hidden.items():
-                if dead:
-                    self.verdicts[index] = dead
-                    continue
-                if not source.strip():
-                    self.verdicts[index] = "this test has no hidden check; ask your instructor"
-                    continue
-                began = time.monotonic()
-                try:
-                    if not kernel.installed:
-                        kernel.install()
-                    exec(compile(source, f"<hidden test {self.nb.cells[index].metadata.nbgrader.get('grade_id')}>", "exec"),
-                         {"__name__": "grader_hidden_test"}, _StudentNames(kernel))
-                    self.verdicts[index] = None
-                except DeadKernelError:
-                    dead = "your kernel died while the grader was testing your code"
-                    self.verdicts[index] = dead
-                except KernelAnswerError as err:
-                    self.verdicts[index] = str(err)
-                except AssertionError as err:
-                    self.verdicts[index] = str(err) or "a hidden check failed"
-                except NameError as err:
-                    self.verdicts[index] = f"{err}: define it in the notebook (run every cell above before submitting)"
-                except NotImplementedError:
-                    self.verdicts[index] = "this exercise raised NotImplementedError: write the exercise first."
-                except Exception as err:  # a student's exception rebuilt by name, or a check that could not run
-                    self.log.debug("hidden check of cell %d raised", index, exc_info=True)
-                    self.verdicts[index] = f"{type(err).__name__}: {str(err)[:500]}"
-                self.log.debug("hidden test of cell %d: %.2f s", index, time.monotonic() - began)
-        self.log.debug("trusted checks took %.1f s", time.monotonic() - started)
+        names = {index: self.nb.cells[index].metadata.nbgrader.get("grade_id") for index in hidden}
+        self.verdicts = judge(hidden, code, self.run_code, names, self.log)
+
+
+def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], log) -> dict[int, str | None]:
+    """The verdict of every hidden block (cell index -> failure message, None when it passed).
+
+    `hidden` maps test cells to their hidden source, `code` is the submitted notebook's code (for
+    the static reading), `run(code) -> outputs` runs code in the student's kernel after the
+    notebook has run there, and `names` gives each cell's grade id for tracebacks.
+    """
+    tampered = static.tampering(code)
+    if tampered:
+        message = (f"This notebook uses {tampered}, which submitted work may not use: it can change what the "
+                   "grader's calls see, so no test of this notebook can be graded. Remove it and resubmit.")
+        return {index: message for index in hidden}
+    verdicts: dict[int, str | None] = {}
+    kernel = RemoteKernel(run)
+    started = time.monotonic()
+    dead = None
+    with submission(code):
+        for index, source in hidden.items():
+            if dead:
+                verdicts[index] = dead
+                continue
+            if not source.strip():
+                verdicts[index] = "this test has no hidden check; ask your instructor"
+                continue
+            began = time.monotonic()
+            try:
+                if not kernel.installed:
+                    kernel.install()
+                exec(compile(source, f"<hidden test {names.get(index)}>", "exec"),
+                     {"__name__": "grader_hidden_test"}, _StudentNames(kernel))
+                verdicts[index] = None
+            except DeadKernelError:
+                dead = "your kernel died while the grader was testing your code"
+                verdicts[index] = dead
+            except KernelAnswerError as err:
+                verdicts[index] = str(err)
+            except AssertionError as err:
+                verdicts[index] = str(err) or "a hidden check failed"
+            except NameError as err:
+                verdicts[index] = f"{err}: define it in the notebook (run every cell above before submitting)"
+            except NotImplementedError:
+                verdicts[index] = "this exercise raised NotImplementedError: write the exercise first."
+            except Exception as err:  # a student's exception rebuilt by name, or a check that could not run
+                log.debug("hidden check of cell %d raised", index, exc_info=True)
+                verdicts[index] = f"{type(err).__name__}: {str(err)[:500]}"
+            log.debug("hidden test of cell %d: %.2f s", index, time.monotonic() - began)
+    log.debug("trusted checks took %.1f s", time.monotonic() - started)
+    return verdicts
 
 
 def record(cell, failure: str | None) -> None:
