@@ -1,10 +1,9 @@
 """Test the tests: grade the corpus of wrong, correct, delegating and cheating submissions.
 
-    python -m tools.corpus [--assignment A ...] [--out VERDICTS.md] [--workers N]
+    python -m tools.corpus [--assignment A ...] [--out VERDICTS.md] [--workers N] [--all-in-kernels]
 
 Every file `tests/corpus/<A>/<variant>.py` (format in tests/corpus/README.md) replaces one
-solution cell of the fully solved notebook. The variants are graded like any class, through
-`python -m grader autograde` into a temporary workspace, and each gets a verdict:
+solution cell of the fully solved notebook, and each variant gets a verdict:
 
 | verdict in the file | it passes when                                                      |
 |---------------------|---------------------------------------------------------------------|
@@ -13,11 +12,19 @@ solution cell of the fully solved notebook. The variants are graded like any cla
 | `delegates`         | it scores 0 on every test cell of its own exercise                   |
 | `cheats`            | it scores no more than `# baseline:` (the same code without the trick) or, without one, loses points on its exercise |
 
-The reference (every solution filled in) is graded twice and must keep full marks with identical
-per-cell scores both times (determinism); the blank release (what a student starts from) must
-score 0. The result is
-a Markdown table (variant, exercise, score, verdict) for a reader to see the autograder's
-quality at a glance.
+Two graders, one verdict code path. Every notebook is judged in-process (tools/inprocess.py: the
+grader's own trusted-verdict code, minus kernel start, Jupyter messaging and the sandbox), which
+takes seconds per notebook. A sample also goes through the real pipeline, `python -m grader
+autograde` into a temporary workspace: every cheat and its baseline (a cheat is judged by its
+kernel grades only: in-process nothing separates it from the judge), and per assignment the
+reference and the first variant of each other verdict. Each sampled honest notebook must get the
+same per-cell scores from both; a disagreement fails the run. `--all-in-kernels` sends every
+notebook through the real pipeline (slow: ~300 kernels).
+
+The reference (every solution filled in) is judged twice and must keep full marks with identical
+per-cell scores (determinism); the blank release (what a student starts from) must score 0. The
+result is a Markdown table (variant, exercise, score, verdict) for a reader to see the
+autograder's quality at a glance.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import copy
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +47,7 @@ import nbformat
 from grader.settings import REPO_ROOT, SOLUTIONS_DIR
 from grader.release import release, write_notebook
 from grader.sample import solved, without_markers
+from tools import inprocess
 
 CORPUS_DIR = REPO_ROOT / "tests" / "corpus"
 REFERENCE = "reference"
@@ -112,18 +121,63 @@ def build_submissions(variants: list[Variant], out_dir: Path) -> None:
                 _write(nb, out_dir / variant.student / assignment / name)
 
 
-def grade(submissions: Path, workspace: Path, out: Path, workers: int) -> dict[str, dict[str, tuple[float, float]]]:
-    """Grade with the real command line; return {student: {grade_id: (score, max_score)}}."""
+Cells = dict[str, dict[str, tuple[float, float]]]  # student -> grade id -> (score, max score)
+
+
+def grade(submissions: Path, workspace: Path, out: Path, workers: int) -> Cells:
+    """Grade with the real command line."""
     command = [sys.executable, "-m", "grader"]
     subprocess.run([*command, "autograde", str(submissions), "--workspace", str(workspace),
                     "--workers", str(workers)], check=False)
     subprocess.run([*command, "report", "--workspace", str(workspace), "--out", str(out)],
                    check=True, stdout=subprocess.DEVNULL)
-    cells: dict[str, dict[str, tuple[float, float]]] = {}
+    cells: Cells = {}
     with open(out / "cells.csv", newline="") as f:
         for row in csv.DictReader(f):
             cells.setdefault(row["student_id"], {})[row["grade_id"]] = (float(row["score"]), float(row["max_score"]))
     return cells
+
+
+def judge_in_process(submissions: Path, students: list[str], work_dir: Path, workers: int) -> tuple[Cells, dict[str, str]]:
+    """Judge these students' submissions in-process; return their cells and, per student, why it has none."""
+    sources = {}
+    paths = {}
+    for folder in (submissions / student for student in students):
+        (notebook,) = folder.glob("*/*.ipynb")
+        assignment = notebook.parent.name
+        if assignment not in sources:
+            sources[assignment] = nbformat.read(SOLUTIONS_DIR / assignment / notebook.name, as_version=4)
+        path = work_dir / f"{folder.name}.ipynb"
+        nbformat.write(inprocess.with_tests(nbformat.read(notebook, as_version=4), sources[assignment]), path)
+        paths[str(path)] = folder.name
+    results = inprocess.run_in_subprocess([Path(p) for p in paths], workers)
+    cells: Cells = {}
+    failures: dict[str, str] = {}
+    for path, student in paths.items():
+        result = results.get(path, "no result")
+        if isinstance(result, str):
+            failures[student] = result
+        else:
+            cells[student] = {c.grade_id: (c.score, c.points) for c in result}
+    return cells, failures
+
+
+def kernel_sample(variants: list[Variant]) -> set[str]:
+    """Students graded through real kernels: every cheat and its baseline, and per assignment the
+    reference and the first variant of each other verdict."""
+    sample = set()
+    for v in variants:
+        if v.verdict == "cheats":
+            sample.add(v.student)
+            if v.baseline:
+                sample.add(f"{v.assignment}.{v.baseline}")
+    for assignment in {v.assignment for v in variants}:
+        sample.add(f"{assignment}.{REFERENCE}")
+        for kind in ("wrong", "correct", "delegates"):
+            first = next((v for v in variants if v.assignment == assignment and v.verdict == kind), None)
+            if first is not None:
+                sample.add(first.student)
+    return sample
 
 
 @dataclass(frozen=True)
@@ -166,52 +220,93 @@ def judge(variants: list[Variant], cells: dict[str, dict[str, tuple[float, float
     return verdicts
 
 
-def markdown(verdicts: list[Verdict], references: dict[str, tuple[float, float]], seconds: float,
-             unstable: list[str], blanks: dict[str, tuple[float, float]]) -> str:
+def markdown(result: "Result") -> str:
     lines = ["# Autograder quality: the corpus verdicts", "",
-             f"Generated by `python -m tools.corpus`; grading took {seconds:.0f} s.", ""]
+             f"Generated by `python -m tools.corpus`; judging took {result.seconds:.0f} s "
+             f"({result.in_kernels} notebooks also through real kernels).", ""]
     for kind in ("wrong", "correct", "delegates", "cheats"):
-        group = [v for v in verdicts if v.variant.verdict == kind]
+        group = [v for v in result.verdicts if v.variant.verdict == kind]
         if group:
             passed = sum(v.ok for v in group)
             lines.append(f"- `{kind}`: {passed}/{len(group)} as expected ({100 * passed / len(group):.0f} %)")
-    for assignment, (score, max_score) in sorted(references.items()):
-        lines.append(f"- reference `{assignment}`: {score:g}/{max_score:g}, graded twice: "
-                     + ("DIFFERENT scores" if assignment in unstable else "identical scores")
-                     + f"; blank release {blanks[assignment][0]:g}/{blanks[assignment][1]:g}")
+    for assignment, (score, max_score) in sorted(result.references.items()):
+        blank = result.blanks[assignment]
+        lines.append(f"- reference `{assignment}`: {score:g}/{max_score:g}, judged twice: "
+                     + ("DIFFERENT scores" if assignment in result.unstable else "identical scores")
+                     + f"; blank release {blank[0]:g}/{blank[1]:g}")
+    lines.append(f"- kernels and the in-process judge: "
+                 + ("agree on every sampled notebook" if not result.disagreements else "DISAGREE on "
+                    + "; ".join(result.disagreements)))
     lines += ["", "| variant | exercise | score on its tests | notebook score | expected | verdict | what it does |",
               "|---|---|---|---|---|---|---|"]
-    for v in verdicts:
+    for v in result.verdicts:
         mark = "ok" if v.ok else "**FAIL**"
         lines.append(f"| {v.variant.assignment}/{v.variant.name} | `{v.variant.exercise}` | {v.own[0]:g}/{v.own[1]:g} "
                      f"| {v.total[0]:g}/{v.total[1]:g} | {v.variant.verdict} | {mark}: {v.reason} | {v.variant.description} |")
     return "\n".join(lines) + "\n"
 
 
-def nondeterministic(cells: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
+def nondeterministic(cells: Cells) -> list[str]:
     """Assignments whose reference got different per-cell scores in its two gradings."""
     assignments = {student.rpartition(".")[0] for student in cells if student.endswith(f".{REFERENCE}")}
     return sorted(a for a in assignments if cells.get(f"{a}.{REFERENCE}") != cells.get(f"{a}.{AGAIN}"))
 
 
-def run(assignments: list[str] | None, workers: int,
-        work_dir: Path) -> tuple[list[Verdict], dict, float, list[str], dict]:
-    """Grade the corpus; return verdicts, reference scores, grading seconds, nondeterministic
-    assignments and the blank releases' scores."""
+@dataclass
+class Result:
+    verdicts: list[Verdict]
+    references: dict[str, tuple[float, float]]  # assignment -> the reference's (score, max score)
+    blanks: dict[str, tuple[float, float]]      # assignment -> the blank release's (score, max score)
+    unstable: list[str]                         # assignments whose reference got different scores twice
+    disagreements: list[str]                    # students the kernels and the in-process judge scored differently
+    in_kernels: int                             # how many notebooks went through real kernels
+    seconds: float
+
+
+def run(assignments: list[str] | None, workers: int, work_dir: Path, all_in_kernels: bool = False) -> Result:
+    """Judge the corpus (module docstring)."""
     variants = load_corpus(assignments)
     submissions = work_dir / "submissions"
     build_submissions(variants, submissions)
     start = time.monotonic()
-    cells = grade(submissions, work_dir / "workspace", work_dir / "report", workers)
+    students = sorted(p.name for p in submissions.iterdir())
+    cheats = {v.student for v in variants if v.verdict == "cheats"}  # judged by the real pipeline only
+    sample = set(students) if all_in_kernels else kernel_sample(variants)
+    kernel_dir = work_dir / "kernel-submissions"
+    for student in sorted(sample):
+        shutil.copytree(submissions / student, kernel_dir / student)
+    in_process_dir = work_dir / "in-process"
+    in_process_dir.mkdir()
+    cells, failures = judge_in_process(submissions, [s for s in students if s not in cheats], in_process_dir, workers)
+    kernel_cells = grade(kernel_dir, work_dir / "workspace", work_dir / "report", workers)
+    disagreements = []
+    for student in sorted(sample - cheats):
+        if kernel_cells.get(student) != cells.get(student):
+            disagreements.append(f"{student}: kernels {kernel_cells.get(student)}, in-process "
+                                 f"{cells.get(student) or failures.get(student)}")
+    for student in cheats:
+        cells[student] = kernel_cells.get(student)
+    cells = {student: grades for student, grades in cells.items() if grades is not None}
     seconds = time.monotonic() - start
+
     def total(student: str) -> tuple[float, float]:
         grades = cells.get(student, {})
         return sum(s for s, _ in grades.values()), sum(m for _, m in grades.values())
 
     assignments = sorted({v.assignment for v in variants})
-    references = {a: total(f"{a}.{REFERENCE}") for a in assignments}
-    blanks = {a: total(f"{a}.{BLANK}") for a in assignments}
-    return judge(variants, cells), references, seconds, nondeterministic(cells), blanks
+    return Result(judge(variants, cells), {a: total(f"{a}.{REFERENCE}") for a in assignments},
+                  {a: total(f"{a}.{BLANK}") for a in assignments}, nondeterministic(cells), disagreements,
+                  len(sample), seconds)
+
+
+def problems(result: Result) -> list[str]:
+    """Everything that makes the run fail, one line each (empty: the autograder is as good as its corpus says)."""
+    bad = [f"{v.variant.assignment}/{v.variant.name}: {v.reason}" for v in result.verdicts if not v.ok]
+    bad += [f"{a}: reference {s:g}/{m:g}" for a, (s, m) in result.references.items() if s != m or m == 0]
+    bad += [f"{a}: blank release {s:g}/{m:g}" for a, (s, m) in result.blanks.items()
+            if s != 0 or m != result.references[a][1]]
+    bad += [f"{a}: the reference judged twice got different scores" for a in result.unstable]
+    return bad + [f"disagreement: {d}" for d in result.disagreements]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,17 +314,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     parser.add_argument("--out", type=Path, help="write the Markdown verdict table here (default: print it)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--all-in-kernels", action="store_true",
+                        help="grade every notebook through real kernels too, not only the sample")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="grader-corpus-") as tmp:
-        verdicts, references, seconds, unstable, blanks = run(args.assignment, args.workers, Path(tmp))
-    table = markdown(verdicts, references, seconds, unstable, blanks)
+        result = run(args.assignment, args.workers, Path(tmp), all_in_kernels=args.all_in_kernels)
+    table = markdown(result)
     if args.out:
         args.out.write_text(table)
     else:
         print(table)
-    bad = [v for v in verdicts if not v.ok] + [a for a, (s, m) in references.items() if s != m or m == 0] + unstable
-    bad += [a for a, (s, m) in blanks.items() if s != 0 or m != references[a][1]]
-    return 1 if bad else 0
+    return 1 if problems(result) else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Run notebooks in-process and judge them with the grader's own trusted-verdict code.
 
-    python -m tools.inprocess NOTEBOOK.ipynb [...]      # print each test cell's score and message
+    python -m tools.inprocess [--workers N] [--visible-only] [--json OUT] NOTEBOOK.ipynb ...
 
 A developer tool, not a way to grade students. Grading a notebook through a kernel costs a
 kernel start, `import torch` and Jupyter messaging every time; the corpus (~300 notebooks) paid
@@ -23,28 +23,32 @@ its visible part raised nothing and its hidden check passed (stderr is ignored, 
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import os
 import selectors
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-# One thread per notebook: children run side by side on a small machine, and a torch thread
-# pool must never be started in the parent they are forked from.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-os.environ.setdefault("MPLBACKEND", "agg")
+if __name__ == "__main__":  # the warm parent, before torch is imported
+    # One thread per notebook: children run side by side on a small machine, and a torch thread
+    # pool must never be started in the parent they are forked from.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("MPLBACKEND", "agg")
 
 import nbformat  # noqa: E402
 
 from grader.boundary.verdicts import is_test_cell, judge, split_hidden  # noqa: E402
 
-STARTUP = Path(__file__).resolve().parents[1] / "grader" / "kernel_startup.py"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STARTUP = REPO_ROOT / "grader" / "kernel_startup.py"
 NOTEBOOK_TIMEOUT = 600  # seconds; a notebook that takes longer is reported, not waited for
 
 
@@ -118,6 +122,20 @@ def run_notebook(nb: nbformat.NotebookNode, hidden: bool = True) -> list[Cell]:
         for index, cell in cells:
             cell.hidden = verdicts.get(index)
     return [cell for _, cell in cells]
+
+
+def run_in_subprocess(paths: list[Path], workers: int, hidden: bool = True) -> dict[str, list[Cell] | str]:
+    """`run_many` on notebook files, from a fresh interpreter (keys: the paths as given).
+
+    The caller may have run torch with a thread pool (a test process has); children forked from
+    it could inherit a pool that is not fork-safe, so the warm parent is a new process."""
+    with tempfile.TemporaryDirectory(prefix="inprocess-") as tmp:
+        out = Path(tmp) / "results.json"
+        command = [sys.executable, "-m", "tools.inprocess", "--workers", str(workers), "--json", str(out)]
+        subprocess.run(command + ([] if hidden else ["--visible-only"]) + [str(p) for p in paths],
+                       check=True, cwd=REPO_ROOT)
+        data = json.loads(out.read_text())
+    return {key: value if isinstance(value, str) else [Cell(**c) for c in value] for key, value in data.items()}
 
 
 def _child(nb: nbformat.NotebookNode, hidden: bool, out: int) -> None:
@@ -214,11 +232,18 @@ def _kill(pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
-    if not paths:
-        print(__doc__.split("\n\n")[1])
-        return 2
-    results = run_many({str(p): nbformat.read(p, as_version=4) for p in paths})
+    parser = argparse.ArgumentParser(prog="python -m tools.inprocess", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path, help="notebooks with their hidden tests (see with_tests)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--visible-only", action="store_true", help="run the visible tests only (no hidden checks)")
+    parser.add_argument("--json", type=Path, help="write {notebook: [cell, ...] or reason} here instead of printing")
+    args = parser.parse_args(argv)
+    results = run_many({str(p): nbformat.read(p, as_version=4) for p in args.notebooks}, workers=args.workers,
+                       hidden=not args.visible_only)
+    if args.json:
+        args.json.write_text(json.dumps({key: cells if isinstance(cells, str) else [asdict(c) for c in cells]
+                                         for key, cells in results.items()}))
+        return 0
     for key, cells in results.items():
         print(key)
         if isinstance(cells, str):
