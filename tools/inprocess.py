@@ -124,14 +124,16 @@ def run_notebook(nb: nbformat.NotebookNode, hidden: bool = True) -> list[Cell]:
     return [cell for _, cell in cells]
 
 
-def run_in_subprocess(paths: list[Path], workers: int, hidden: bool = True) -> dict[str, list[Cell] | str]:
+def run_in_subprocess(paths: list[Path], workers: int, hidden: bool = True,
+                      timeout: float = NOTEBOOK_TIMEOUT) -> dict[str, list[Cell] | str]:
     """`run_many` on notebook files, from a fresh interpreter (keys: the paths as given).
 
     The caller may have run torch with a thread pool (a test process has); children forked from
     it could inherit a pool that is not fork-safe, so the warm parent is a new process."""
     with tempfile.TemporaryDirectory(prefix="inprocess-") as tmp:
         out = Path(tmp) / "results.json"
-        command = [sys.executable, "-m", "tools.inprocess", "--workers", str(workers), "--json", str(out)]
+        command = [sys.executable, "-m", "tools.inprocess", "--workers", str(workers), "--json", str(out),
+                   "--timeout", str(timeout)]
         subprocess.run(command + ([] if hidden else ["--visible-only"]) + [str(p) for p in paths],
                        check=True, cwd=REPO_ROOT)
         data = json.loads(out.read_text())
@@ -236,10 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path, help="notebooks with their hidden tests (see with_tests)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--visible-only", action="store_true", help="run the visible tests only (no hidden checks)")
+    parser.add_argument("--timeout", type=float, default=NOTEBOOK_TIMEOUT, help="seconds per notebook")
     parser.add_argument("--json", type=Path, help="write {notebook: [cell, ...] or reason} here instead of printing")
     args = parser.parse_args(argv)
     results = run_many({str(p): nbformat.read(p, as_version=4) for p in args.notebooks}, workers=args.workers,
-                       hidden=not args.visible_only)
+                       hidden=not args.visible_only, timeout=args.timeout)
     if args.json:
         args.json.write_text(json.dumps({key: cells if isinstance(cells, str) else [asdict(c) for c in cells]
                                          for key, cells in results.items()}))
