@@ -30,6 +30,7 @@ from grader.checks.common import (
     expect_close,
     expect_tensor,
     grade_alone,
+    load_weights,
     no_delegation,
     pure,
     randn,
@@ -343,10 +344,7 @@ def _build(cls, name: str, reference: str, *args):
 def _load_ff(module, weights: dict, owner: str, d_model: int, d_ff: int) -> None:
     _linear_layer(module, owner, "linear1", d_model, d_ff)
     _linear_layer(module, owner, "linear2", d_ff, d_model)
-    with torch.no_grad():
-        for key, value in weights.items():
-            layer, _, param = key.partition(".")
-            _getattr(_getattr(module, layer), param).copy_(value)
+    load_weights(module, weights)
 
 
 def _ff_forward(FeedForward, d_model, d_ff, seed, dtype, inputs):
@@ -436,10 +434,7 @@ def _moe_setup(MixtureOfExperts, d_model, d_ff, num_experts, top_k, seed, dtype)
     if router.bias is not None:  # a router without bias is fine too
         b_router = randn(num_experts, seed=seed + 1, dtype=dtype, scale=0.5).double()
     expert_weights = [_ff_weights(d_model, d_ff, seed + 10 * (i + 1), dtype) for i in range(num_experts)]
-    with torch.no_grad():
-        router.weight.copy_(w_router)
-        if router.bias is not None:
-            router.bias.copy_(b_router)
+    load_weights(router, {"weight": w_router, **({"bias": b_router} if router.bias is not None else {})})
     moe.experts = nn.ModuleList(_Expert(w, dtype) for w in expert_weights)
     return moe, {"router": (w_router, b_router), "experts": expert_weights}
 

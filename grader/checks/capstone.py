@@ -39,6 +39,7 @@ from grader.checks.common import (
     expect_tensor,
     guarded,
     is_close,
+    load_weights,
     no_delegation,
     refuse_delegation,
     seeded,
@@ -150,15 +151,7 @@ def _load_reference_weights(model, reference: EncoderDecoder, described: str) ->
                 f"{described}: parameter {name} has shape {tuple(value.shape)}, but it should have shape "
                 f"{tuple(ours[name].shape)}. Check which vocabulary size and width each part is built with."
             )
-    # One call where the model lives (not one per parameter): ~90 parameters, several models per check.
-    in_kernel(_copy_parameters, model, {name: value.detach() for name, value in ours.items()})
-
-
-def _copy_parameters(model, values: dict) -> None:
-    """Runs where the model lives: copy `values` into its parameters by name."""
-    with torch.no_grad():
-        for name, param in model.named_parameters(remove_duplicate=False):
-            param.copy_(values[name])
+    load_weights(model, {name: value.detach() for name, value in ours.items()})
 
 
 def _manual_seq2seq(ref: EncoderDecoder, src, tgt, *, causal=True, enc_src_mask=True, cross_src_mask=True,

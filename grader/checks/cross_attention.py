@@ -37,6 +37,7 @@ from grader.checks.common import (
     grade_alone,
     guarded,
     is_close,
+    load_weights,
     no_delegation,
     randn,
 )
@@ -536,19 +537,13 @@ def _load_block(block, p, owner, d_model, d_ff):
     ff = _getattr(block, "feed_forward", None)
     if not _isinstance(ff, nn.Module):
         raise AssertionError(f"{owner}.feed_forward should be a FeedForward({d_model}, {d_ff}) module.")
-    first = linear_layer(ff, f"{owner}.feed_forward", "linear1", d_model, d_ff)
-    second = linear_layer(ff, f"{owner}.feed_forward", "linear2", d_ff, d_model)
+    linear_layer(ff, f"{owner}.feed_forward", "linear1", d_model, d_ff)
+    linear_layer(ff, f"{owner}.feed_forward", "linear2", d_ff, d_model)
     norms = [_norm_params(block, owner, name, d_model) for name in ("norm1", "norm2", "norm3")]
     if len({id(w) for w, _ in norms}) != 3:
         raise AssertionError(f"{owner}.norm1, norm2 and norm3 must be three separate layer norms.")
-    with torch.no_grad():
-        first.weight.copy_(p["feed_forward.linear1.weight"])
-        first.bias.copy_(p["feed_forward.linear1.bias"])
-        second.weight.copy_(p["feed_forward.linear2.weight"])
-        second.bias.copy_(p["feed_forward.linear2.bias"])
-        for (weight, bias), name in zip(norms, ("norm1", "norm2", "norm3")):
-            weight.copy_(p[f"{name}.weight"])
-            bias.copy_(p[f"{name}.bias"])
+    parts = ("feed_forward.linear1", "feed_forward.linear2", "norm1", "norm2", "norm3")
+    load_weights(block, {f"{part}.{kind}": p[f"{part}.{kind}"] for part in parts for kind in ("weight", "bias")})
 
 
 def _block_setup(DecoderBlock, d_model, H, d_ff, seed, dtype):

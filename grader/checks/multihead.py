@@ -41,6 +41,7 @@ from grader.checks.common import (
     grade_alone,
     guarded,
     is_close,
+    load_weights,
     no_delegation,
     randn,
     refuse_delegation,
@@ -524,11 +525,9 @@ def linear_layer(module, owner: str, name: str, in_features: int, out_features: 
 
 def load_mha(module, W: dict, owner: str, d_model: int) -> None:
     """Copy the oracle's weights into module.w_q, ..., module.w_o (checking they exist with the right shapes)."""
-    layers = {name: linear_layer(module, owner, name, d_model, d_model) for name in PROJECTIONS}
-    with torch.no_grad():
-        for name, layer in layers.items():
-            layer.weight.copy_(W[f"{name}.weight"])
-            layer.bias.copy_(W[f"{name}.bias"])
+    for name in PROJECTIONS:
+        linear_layer(module, owner, name, d_model, d_model)
+    load_weights(module, {f"{name}.{p}": W[f"{name}.{p}"] for name in PROJECTIONS for p in ("weight", "bias")})
 
 
 def _mha_setup(MultiHeadAttention, d_model, num_heads, seed, dtype):

@@ -99,3 +99,28 @@ def test_merge_replaces_an_older_grade(two_gradebooks):
     assert submission_score(main, TOY, "ada") == (0.0, 3.0)
     merge_submission(task, main, TOY, "ada")
     assert submission_score(main, TOY, "ada") == (3.0, 3.0)
+
+
+def test_a_new_gradebook_gets_the_schema_version_alembic_names(tmp_path, monkeypatch):
+    """`alembic_head` (read in-process) is what nbgrader's own `alembic heads` command prints, and a
+    gradebook created through us is stamped with it (nbgrader's upgrade path relies on the stamp)."""
+    import os
+    import subprocess
+    import sys
+
+    import sqlalchemy
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    from grader.gradebook import alembic_head
+
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+        printed = subprocess.run(["alembic", "-c", ini, "heads"], capture_output=True, text=True, check=True, env=env)
+    assert alembic_head() == printed.stdout.split()[0]
+
+    monkeypatch.setenv("PATH", "")  # no `alembic` command to find: the stamp must come from this process
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with open_gradebook(url):
+        pass
+    with sqlalchemy.create_engine(url).connect() as db:
+        assert db.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar() == alembic_head()
