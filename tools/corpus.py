@@ -138,8 +138,10 @@ def grade(submissions: Path, workspace: Path, out: Path, workers: int) -> Cells:
     return cells
 
 
-def judge_in_process(submissions: Path, students: list[str], work_dir: Path, workers: int) -> tuple[Cells, dict[str, str]]:
-    """Judge these students' submissions in-process; return their cells and, per student, why it has none."""
+def judge_in_process(submissions: Path, students: dict[str, str | None], work_dir: Path,
+                     workers: int) -> tuple[Cells, dict[str, str]]:
+    """Judge these students' submissions in-process, each on the test cells its value names (None:
+    all); return their cells and, per student, why it has none."""
     sources = {}
     paths = {}
     for folder in (submissions / student for student in students):
@@ -150,7 +152,7 @@ def judge_in_process(submissions: Path, students: list[str], work_dir: Path, wor
         path = work_dir / f"{folder.name}.ipynb"
         nbformat.write(inprocess.with_tests(nbformat.read(notebook, as_version=4), sources[assignment]), path)
         paths[str(path)] = folder.name
-    results = inprocess.run_in_subprocess([Path(p) for p in paths], workers)
+    results = inprocess.run_in_subprocess({Path(p): students[student] for p, student in paths.items()}, workers)
     cells: Cells = {}
     failures: dict[str, str] = {}
     for path, student in paths.items():
@@ -184,7 +186,7 @@ def kernel_sample(variants: list[Variant]) -> set[str]:
 class Verdict:
     variant: Variant
     own: tuple[float, float]      # score on the exercise's own test cells
-    total: tuple[float, float]    # score on the whole notebook
+    total: tuple[float, float] | None  # score on the whole notebook (None: only its own cells were judged)
     ok: bool
     reason: str
 
@@ -199,13 +201,14 @@ def judge(variants: list[Variant], cells: dict[str, dict[str, tuple[float, float
             continue
         own_cells = {g: s for g, s in grades.items() if g.startswith(f"test_{v.exercise}")}
         own = (sum(s for s, _ in own_cells.values()), sum(m for _, m in own_cells.values()))
-        total = (sum(s for s, _ in grades.values()), sum(m for _, m in grades.values()))
+        total = (sum(s for s, _ in grades.values()), sum(m for _, m in grades.values())) if grades != own_cells else None
         if not own_cells and v.verdict != "correct":
             ok, reason = False, f"no test cell named test_{v.exercise}*"
         elif v.verdict == "wrong":
             ok, reason = own[0] < own[1], "loses points" if own[0] < own[1] else "NOT caught: full marks on its exercise"
         elif v.verdict == "correct":
-            ok, reason = total[0] == total[1], "full marks" if total[0] == total[1] else "NOT full marks"
+            ok = total is not None and total[0] == total[1]
+            reason = "full marks" if ok else "NOT full marks"
         elif v.verdict == "delegates":
             ok, reason = own[0] == 0, "scores 0" if own[0] == 0 else "NOT refused: scores points"
         else:  # cheats
@@ -242,7 +245,7 @@ def markdown(result: "Result") -> str:
     for v in result.verdicts:
         mark = "ok" if v.ok else "**FAIL**"
         lines.append(f"| {v.variant.assignment}/{v.variant.name} | `{v.variant.exercise}` | {v.own[0]:g}/{v.own[1]:g} "
-                     f"| {v.total[0]:g}/{v.total[1]:g} | {v.variant.verdict} | {mark}: {v.reason} | {v.variant.description} |")
+                     f"| {f'{v.total[0]:g}/{v.total[1]:g}' if v.total else 'only its own tests judged'} | {v.variant.verdict} | {mark}: {v.reason} | {v.variant.description} |")
     return "\n".join(lines) + "\n"
 
 
@@ -277,7 +280,11 @@ def run(assignments: list[str] | None, workers: int, work_dir: Path, all_in_kern
         shutil.copytree(submissions / student, kernel_dir / student)
     in_process_dir = work_dir / "in-process"
     in_process_dir.mkdir()
-    cells, failures = judge_in_process(submissions, [s for s in students if s not in cheats], in_process_dir, workers)
+    # A wrong or delegating variant's verdict reads only its own exercise's cells: judge just those
+    # (the sampled ones in full, to compare with their kernel grades).
+    own = {v.student: f"test_{v.exercise}" for v in variants if v.verdict in ("wrong", "delegates")}
+    jobs = {s: None if s in sample else own.get(s) for s in students if s not in cheats}
+    cells, failures = judge_in_process(submissions, jobs, in_process_dir, workers)
     kernel_cells = grade(kernel_dir, work_dir / "workspace", work_dir / "report", workers)
     disagreements = []
     for student in sorted(sample - cheats):

@@ -1,6 +1,6 @@
 """Run notebooks in-process and judge them with the grader's own trusted-verdict code.
 
-    python -m tools.inprocess [--workers N] [--visible-only] [--json OUT] NOTEBOOK.ipynb ...
+    python -m tools.inprocess [--workers N] [--visible-only] [--only test_softmax] [--json OUT] NOTEBOOK.ipynb ...
 
 A developer tool, not a way to grade students. Grading a notebook through a kernel costs a
 kernel start, `import torch` and Jupyter messaging every time; the corpus (~300 notebooks) paid
@@ -99,8 +99,9 @@ def with_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbfo
     return nb
 
 
-def run_notebook(nb: nbformat.NotebookNode, hidden: bool = True) -> list[Cell]:
-    """Run `nb` in this process (a fresh child of the warm parent) and score its test cells."""
+def run_notebook(nb: nbformat.NotebookNode, hidden: bool = True, only: str | None = None) -> list[Cell]:
+    """Run `nb` in this process (a fresh child of the warm parent) and score its test cells; with
+    `only`, score just the test cells whose grade id starts with it (every cell still runs)."""
     import logging
 
     shell = Shell()
@@ -113,34 +114,35 @@ def run_notebook(nb: nbformat.NotebookNode, hidden: bool = True) -> list[Cell]:
             source, hidden_blocks[index] = split_hidden(source)
         code.append(source)
         outputs = shell.run(source)
-        if index in hidden_blocks:
+        if index in hidden_blocks and cell.metadata.nbgrader["grade_id"].startswith(only or ""):
             error = next((f"{o['ename']}: {o['evalue']}" for o in outputs if o["output_type"] == "error"), None)
             cells.append((index, Cell(cell.metadata.nbgrader["grade_id"], float(cell.metadata.nbgrader.get("points", 0)), error, None)))
     if hidden:
         names = {index: cell.grade_id for index, cell in cells}
-        verdicts = judge(hidden_blocks, code, shell.run, names, logging.getLogger("tools.inprocess"))
+        verdicts = judge({index: hidden_blocks[index] for index in names}, code, shell.run, names, logging.getLogger("tools.inprocess"))
         for index, cell in cells:
             cell.hidden = verdicts.get(index)
     return [cell for _, cell in cells]
 
 
-def run_in_subprocess(paths: list[Path], workers: int, hidden: bool = True,
+def run_in_subprocess(jobs: dict[Path, str | None], workers: int, hidden: bool = True,
                       timeout: float = NOTEBOOK_TIMEOUT) -> dict[str, list[Cell] | str]:
-    """`run_many` on notebook files, from a fresh interpreter (keys: the paths as given).
+    """`run_many` on notebook files, each with its `only`, from a fresh interpreter (keys: the
+    paths as given).
 
     The caller may have run torch with a thread pool (a test process has); children forked from
     it could inherit a pool that is not fork-safe, so the warm parent is a new process."""
     with tempfile.TemporaryDirectory(prefix="inprocess-") as tmp:
-        out = Path(tmp) / "results.json"
+        out, jobs_file = Path(tmp) / "results.json", Path(tmp) / "jobs.json"
+        jobs_file.write_text(json.dumps({str(path): only for path, only in jobs.items()}))
         command = [sys.executable, "-m", "tools.inprocess", "--workers", str(workers), "--json", str(out),
-                   "--timeout", str(timeout)]
-        subprocess.run(command + ([] if hidden else ["--visible-only"]) + [str(p) for p in paths],
-                       check=True, cwd=REPO_ROOT)
+                   "--timeout", str(timeout), "--jobs", str(jobs_file)]
+        subprocess.run(command + ([] if hidden else ["--visible-only"]), check=True, cwd=REPO_ROOT)
         data = json.loads(out.read_text())
     return {key: value if isinstance(value, str) else [Cell(**c) for c in value] for key, value in data.items()}
 
 
-def _child(nb: nbformat.NotebookNode, hidden: bool, out: int) -> None:
+def _child(nb: nbformat.NotebookNode, hidden: bool, only: str | None, out: int) -> None:
     """Body of a forked child: become a fresh process, run the notebook, report as JSON, exit."""
     import random
 
@@ -154,7 +156,7 @@ def _child(nb: nbformat.NotebookNode, hidden: bool, out: int) -> None:
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # what nbgrader tells a grading kernel
     os.chdir(tempfile.mkdtemp(prefix="inprocess-"))
     try:
-        payload = {"cells": [asdict(c) for c in run_notebook(nb, hidden)]}
+        payload = {"cells": [asdict(c) for c in run_notebook(nb, hidden, only)]}
     except BaseException as err:  # noqa: BLE001 - reported to the parent, which decides
         payload = {"error": f"{type(err).__name__}: {err}"}
     data = json.dumps(payload).encode()
@@ -164,8 +166,8 @@ def _child(nb: nbformat.NotebookNode, hidden: bool, out: int) -> None:
 
 
 def run_many(notebooks: dict[str, nbformat.NotebookNode], workers: int = 2, hidden: bool = True,
-             timeout: float = NOTEBOOK_TIMEOUT) -> dict[str, list[Cell] | str]:
-    """Run every notebook in its own forked child, `workers` at a time.
+             timeout: float = NOTEBOOK_TIMEOUT, only: dict[str, str | None] | None = None) -> dict[str, list[Cell] | str]:
+    """Run every notebook in its own forked child, `workers` at a time (`only`: see run_notebook).
 
     Returns {key: [Cell, ...]} or {key: "why it has no result"} (crashed, timed out).
     """
@@ -185,7 +187,7 @@ def run_many(notebooks: dict[str, nbformat.NotebookNode], workers: int = 2, hidd
             if pid == 0:
                 os.close(read)
                 os.setpgid(0, 0)
-                _child(nb, hidden, write)
+                _child(nb, hidden, (only or {}).get(key), write)
             os.close(write)
             running[pid] = (key, read, time.monotonic(), bytearray())
             selector.register(read, selectors.EVENT_READ, pid)
@@ -235,14 +237,19 @@ def _kill(pid: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.inprocess", description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="+", type=Path, help="notebooks with their hidden tests (see with_tests)")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks with their hidden tests (see with_tests)")
+    parser.add_argument("--only", help="score only the test cells whose grade id starts with this")
+    parser.add_argument("--jobs", type=Path, help="a JSON file {notebook: only or null}, instead of NOTEBOOK and --only")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--visible-only", action="store_true", help="run the visible tests only (no hidden checks)")
     parser.add_argument("--timeout", type=float, default=NOTEBOOK_TIMEOUT, help="seconds per notebook")
     parser.add_argument("--json", type=Path, help="write {notebook: [cell, ...] or reason} here instead of printing")
     args = parser.parse_args(argv)
-    results = run_many({str(p): nbformat.read(p, as_version=4) for p in args.notebooks}, workers=args.workers,
-                       hidden=not args.visible_only, timeout=args.timeout)
+    jobs = json.loads(args.jobs.read_text()) if args.jobs else {str(p): args.only for p in args.notebooks}
+    if not jobs:
+        parser.error("name at least one notebook (or --jobs)")
+    results = run_many({path: nbformat.read(path, as_version=4) for path in jobs}, workers=args.workers,
+                       hidden=not args.visible_only, timeout=args.timeout, only=jobs)
     if args.json:
         args.json.write_text(json.dumps({key: cells if isinstance(cells, str) else [asdict(c) for c in cells]
                                          for key, cells in results.items()}))

@@ -39,8 +39,8 @@ def test_solution_gets_full_marks_and_blank_gets_zero(judged, assignment):
 @pytest.mark.parametrize("kind", ["wrong", "correct", "delegates", "cheats"])
 def test_every_variant_gets_its_verdict(judged, kind):
     """Wrong ones lose points on their exercise, correct ones keep full marks, delegation and cheating gain nothing."""
-    failures = [f"{v.variant.assignment}/{v.variant.name}: {v.reason} "
-                f"(own tests {v.own[0]:g}/{v.own[1]:g}, notebook {v.total[0]:g}/{v.total[1]:g})"
+    failures = [f"{v.variant.assignment}/{v.variant.name}: {v.reason} (own tests {v.own[0]:g}/{v.own[1]:g}"
+                + (f", notebook {v.total[0]:g}/{v.total[1]:g})" if v.total else ")")
                 for v in judged.verdicts if v.variant.verdict == kind and not v.ok]
     assert not failures, "\n".join(failures)
 

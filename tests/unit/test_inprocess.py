@@ -25,17 +25,18 @@ def write(path, *cells):
 
 
 def test_scores_visible_errors_and_hidden_verdicts_and_survives_crashes_and_hangs(tmp_path):
-    honest = write(tmp_path / "honest.ipynb",
-                   new_code_cell("def add(a, b):\n    return a + b + (a == 2)"),
+    honest_cells = (new_code_cell("def add(a, b):\n    return a + b + (a == 2)"),
                    grade_cell(f"assert add(1, 1) == 2\n{HIDDEN_OK}", "test_visible_ok", 2),
                    grade_cell(f"assert add(2, 2) == 4, 'add(2, 2) is not 4'\n{HIDDEN_OK}", "test_visible_fails", 3),
                    grade_cell("assert add(0, 0) == 0\n### BEGIN HIDDEN TESTS\nassert add(2, 0) == 2, 'add(2, 0) is not 2'\n"
                               "### END HIDDEN TESTS\n", "test_hidden_fails", 4),
                    grade_cell(HIDDEN_OK, "test_hidden_ok", 1))
+    honest = write(tmp_path / "honest.ipynb", *honest_cells)
     crash = write(tmp_path / "crash.ipynb", new_code_cell("import os\nos._exit(3)"), grade_cell("pass", "test_t", 1))
+    only = write(tmp_path / "only.ipynb", *honest_cells)
     hang = write(tmp_path / "hang.ipynb", new_code_cell("import time\ntime.sleep(60)"), grade_cell("pass", "test_t", 1))
 
-    results = inprocess.run_in_subprocess([honest, crash, hang], workers=3, timeout=10)
+    results = inprocess.run_in_subprocess({honest: None, crash: None, hang: None, only: "test_hidden"}, workers=3, timeout=10)
 
     cells = {c.grade_id: c for c in results[str(honest)]}
     assert {g: c.score for g, c in cells.items()} == {"test_visible_ok": 2, "test_visible_fails": 0,
@@ -43,5 +44,6 @@ def test_scores_visible_errors_and_hidden_verdicts_and_survives_crashes_and_hang
     assert cells["test_visible_fails"].visible == "AssertionError: add(2, 2) is not 4"
     assert cells["test_hidden_fails"].visible is None
     assert cells["test_hidden_fails"].hidden == "add(2, 0) is not 2"
+    assert {c.grade_id: c.score for c in results[str(only)]} == {"test_hidden_fails": 0, "test_hidden_ok": 1}
     assert results[str(crash)] == "the notebook's process died (exit status 3)"
     assert results[str(hang)] == "did not finish within 10 s"
