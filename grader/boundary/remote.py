@@ -26,6 +26,7 @@ import contextlib
 import contextvars
 import json
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,6 +93,7 @@ class RemoteKernel:
         self._run = run  # code -> the outputs it produced (nbformat output dicts)
         self.installed = False
         self._proxies: dict[int, Remote] = {}
+        self._shipped: dict[int, tuple[object, int]] = {}  # id(check function or class) -> (it, kernel handle)
 
     def install(self) -> None:
         self._expect_nothing(self._run(install_code()))
@@ -104,7 +106,7 @@ class RemoteKernel:
                 raise KernelAnswerError(f"the grading helper could not be loaded in your kernel ({out.get('ename')}: {str(out.get('evalue'))[:200]})")
 
     def request(self, op: str, *args):
-        payload = base64.b64encode(pickled((op, _refs(args)))).decode()
+        payload = base64.b64encode(pickled((op, args if op == "keep" else self._refs(args)))).decode()
         outputs = self._run(f"__import__('sys').modules[{AGENT_NAME!r}].AGENT.serve({payload!r})")
         answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
         if not answers:
@@ -156,15 +158,31 @@ class RemoteKernel:
         return answer["result"]
 
 
-def _refs(value):
-    """Replace proxies by (REF, id) so the kernel finds its own objects."""
-    if _isinstance(value, Remote):
-        return (REF, value._desc["id"])
-    if type(value) in (list, tuple):
-        return type(value)(_refs(v) for v in value)
-    if type(value) is dict:
-        return {k: _refs(v) for k, v in value.items()}
-    return value
+    def _refs(self, value):
+        """Replace proxies, and the checks' own top-level functions and classes, by (REF, id) so the
+        kernel finds its own objects. A check function or class (a stand-in, a scenario) is sent
+        once and named by handle afterwards: pickling one by value costs milliseconds, and the
+        same stand-ins travel with call after call."""
+        if _isinstance(value, Remote):
+            return (REF, value._desc["id"])
+        if type(value) in (list, tuple):
+            return type(value)(self._refs(v) for v in value)
+        if type(value) is dict:
+            return {k: self._refs(v) for k, v in value.items()}
+        if _is_check_definition(value):
+            if id(value) not in self._shipped:
+                self._shipped[id(value)] = (value, self.request("keep", value)._desc["id"])  # kept alive: ids stay unique
+            return (REF, self._shipped[id(value)][1])
+        return value
+
+
+def _is_check_definition(value) -> bool:
+    """A function or class defined at the top level of a module that travels by value (BY_VALUE)."""
+    if not _isinstance(value, (types.FunctionType, type)):
+        return False
+    module = getattr(value, "__module__", None) or ""
+    return (module.startswith(BY_VALUE) and sys.modules.get(module) is not None
+            and getattr(sys.modules[module], value.__name__, None) is value)
 
 
 _BUILTIN_ERRORS = {name: getattr(builtins, name) for name in dir(builtins)

@@ -2,6 +2,7 @@
 
 import json
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,10 +85,10 @@ def test_what_the_checks_send_into_a_kernel_needs_no_grader_package(tmp_path):
     import sys
 
     from grader.boundary.remote import pickled
-    from grader.checks import attention, capstone, multihead, output
+    from grader.checks import attention, capstone, common, multihead, output
 
     sent = [capstone._WindowLM(13, seed=1), capstone._Probe(13, last=3), capstone._gradient_scenario,
-            capstone._copy_parameters, output._tying_scenario, attention.softmax_oracle, multihead.mha64]
+            common._copy_weights, output._tying_scenario, attention.softmax_oracle, multihead.mha64]
     (tmp_path / "sent.pkl").write_bytes(pickled(sent))
     script = (
         "import sys, importlib.abc\n"
@@ -104,3 +105,44 @@ def test_what_the_checks_send_into_a_kernel_needs_no_grader_package(tmp_path):
     run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "sent.pkl")], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_a_check_function_is_sent_once_and_named_by_handle_afterwards():
+    """Stand-ins and scenarios travel with call after call; each is pickled and sent once per kernel,
+    then named by handle (pickling by value costs milliseconds). Run against a real IPython shell."""
+    import subprocess
+    import sys
+
+    script = (
+        "from tools.inprocess import Shell\n"
+        "from grader.boundary.remote import RemoteKernel, in_kernel\n"
+        "from grader.checks import common\n"
+        "import torch\n"
+        "shell = Shell()\n"
+        "shell.run('import torch\\nmodel = torch.nn.Linear(2, 1)')\n"
+        "sent = []\n"
+        "def run(code):\n"
+        "    sent.append(code)\n"
+        "    return shell.run(code)\n"
+        "kernel = RemoteKernel(run)\n"
+        "kernel.install()\n"
+        "model = kernel.lookup('model')\n"
+        "for value in (1.0, 2.0, 3.0):\n"
+        "    common.load_weights(model, {'weight': torch.full((1, 2), value), 'bias': torch.zeros(1)})\n"
+        "    assert model(torch.ones(2)).item() == 2 * value\n"
+        "import base64, re, cloudpickle\n"
+        "def carries(value):\n"
+        "    if isinstance(value, (list, tuple)):\n"
+        "        return any(carries(v) for v in value)\n"
+        "    if isinstance(value, dict):\n"
+        "        return any(carries(v) for v in value.values())\n"
+        "    return getattr(value, '__name__', None) == '_copy_weights'\n"
+        "requests = [cloudpickle.loads(base64.b64decode(m.group(1))) for c in sent for m in [re.search(r\"serve\\('(.+)'\\)\", c)] if m]\n"
+        "print(len(sent), [op for op, args in requests if carries(args)])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, run.stderr[-2000:]
+    # install, lookup, one keep, then per round one scenario call and one model call; only the
+    # keep request carries the function itself
+    assert run.stdout.strip() == "9 ['keep']", run.stdout
