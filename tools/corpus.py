@@ -17,7 +17,7 @@ grader's own trusted-verdict code, minus kernel start, Jupyter messaging and the
 takes seconds per notebook. A sample also goes through the real pipeline, `python -m grader
 autograde` into a temporary workspace: every cheat and its baseline (a cheat is judged by its
 kernel grades only: in-process nothing separates it from the judge), and per assignment the
-reference and the first variant of each other verdict. Each sampled honest notebook must get the
+reference and one other variant (their verdicts taking turns). Each sampled honest notebook must get the
 same per-cell scores from both; a disagreement fails the run. `--all-in-kernels` sends every
 notebook through the real pipeline (slow: ~300 kernels).
 
@@ -166,19 +166,21 @@ def judge_in_process(submissions: Path, students: dict[str, str | None], work_di
 
 def kernel_sample(variants: list[Variant]) -> set[str]:
     """Students graded through real kernels: every cheat and its baseline, and per assignment the
-    reference and the first variant of each other verdict."""
+    reference and one other variant, their verdicts taking turns (wrong, correct, delegates), so
+    every notebook and every verdict is compared with the real pipeline."""
     sample = set()
     for v in variants:
         if v.verdict == "cheats":
             sample.add(v.student)
             if v.baseline:
                 sample.add(f"{v.assignment}.{v.baseline}")
-    for assignment in {v.assignment for v in variants}:
+    kinds = ("wrong", "correct", "delegates")
+    for turn, assignment in enumerate(sorted({v.assignment for v in variants})):
         sample.add(f"{assignment}.{REFERENCE}")
-        for kind in ("wrong", "correct", "delegates"):
-            first = next((v for v in variants if v.assignment == assignment and v.verdict == kind), None)
-            if first is not None:
-                sample.add(first.student)
+        honest = [v for v in variants if v.assignment == assignment and v.verdict in kinds]
+        pick = min(honest, key=lambda v: ((kinds.index(v.verdict) - turn) % len(kinds), v.name), default=None)
+        if pick is not None:
+            sample.add(pick.student)
     return sample
 
 

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,7 +167,8 @@ def _child(nb: nbformat.NotebookNode, hidden: bool, only: str | None, out: int) 
 
 
 def run_many(notebooks: dict[str, nbformat.NotebookNode], workers: int = 2, hidden: bool = True,
-             timeout: float = NOTEBOOK_TIMEOUT, only: dict[str, str | None] | None = None) -> dict[str, list[Cell] | str]:
+             timeout: float = NOTEBOOK_TIMEOUT, only: dict[str, str | None] | None = None,
+             progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, list[Cell] | str]:
     """Run every notebook in its own forked child, `workers` at a time (`only`: see run_notebook).
 
     Returns {key: [Cell, ...]} or {key: "why it has no result"} (crashed, timed out).
@@ -202,6 +204,7 @@ def run_many(notebooks: dict[str, nbformat.NotebookNode], workers: int = 2, hidd
             key, _, _, data = running.pop(pid)
             _, status = os.waitpid(pid, 0)
             results[key] = _result(data, status)
+            progress(len(results), len(notebooks))
         for pid, (key, fd, started, _) in list(running.items()):
             if time.monotonic() - started > timeout:
                 _kill(pid)
@@ -235,6 +238,11 @@ def _kill(pid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def _say_progress(done: int, total: int) -> None:
+    if done % 25 == 0 or done == total:
+        print(f"judged {done}/{total} notebooks in-process", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.inprocess", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks with their hidden tests (see with_tests)")
@@ -249,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     if not jobs:
         parser.error("name at least one notebook (or --jobs)")
     results = run_many({path: nbformat.read(path, as_version=4) for path in jobs}, workers=args.workers,
-                       hidden=not args.visible_only, timeout=args.timeout, only=jobs)
+                       hidden=not args.visible_only, timeout=args.timeout, only=jobs, progress=_say_progress)
     if args.json:
         args.json.write_text(json.dumps({key: cells if isinstance(cells, str) else [asdict(c) for c in cells]
                                          for key, cells in results.items()}))

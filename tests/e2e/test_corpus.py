@@ -3,7 +3,7 @@ solution full marks and every blank release 0.
 
 Judges tests/corpus/ (format in tests/corpus/README.md) with tools/corpus.py: every notebook by
 the grader's verdict code in-process, a sample of them (every cheat, and per assignment the
-reference and one variant of each verdict) through `python -m grader autograde` too, which must
+reference and one variant, the verdicts taking turns) through `python -m grader autograde` too, which must
 agree with the in-process judge cell by cell. The verdict table goes to
 `workspace/corpus-verdicts.md` (git-ignored) so a reader sees the result at a glance.
 """
@@ -54,5 +54,5 @@ def test_kernels_and_in_process_judge_agree(judged):
     """Every sampled honest notebook gets the same per-cell scores through real kernels (sandbox,
     nbgrader, gradebook) as from the in-process judge, so the in-process verdicts stand for the
     real pipeline's."""
-    assert judged.in_kernels >= 3 * len(ASSIGNMENTS)
+    assert judged.in_kernels >= 2 * len(ASSIGNMENTS)
     assert not judged.disagreements, "\n".join(judged.disagreements)
