@@ -212,6 +212,7 @@ def run_many(notebooks: dict[str, nbformat.NotebookNode], workers: int = 2, hidd
                 os.close(fd)
                 running.pop(pid)
                 results[key] = f"did not finish within {timeout:.0f} s"
+                progress(len(results), len(notebooks))
     return results
 
 
