@@ -172,6 +172,7 @@ class Agent:
         self.namespace = namespace
         self.kept: list = []  # every object handed out stays alive, so ids are never reused
         self.ids: dict[int, int] = {}
+        self.describing: set[int] = set()  # modules whose structure is being described (a cycle stops here)
 
     # -- handles ---------------------------------------------------------------------------
     def keep(self, obj) -> dict:
@@ -191,6 +192,12 @@ class Agent:
         if description["kind"] == "function":
             description["notebook_function"] = bool(isinstance(obj, (types.FunctionType, types.MethodType))
                                                     and getattr(obj, "__module__", None) == "__main__")
+        if description["kind"] == "module" and id(obj) not in self.describing:
+            self.describing.add(id(obj))
+            try:
+                description["attrs"] = {name: encode(value, self.keep) for name, value in _registered(obj).items()}
+            finally:
+                self.describing.discard(id(obj))
         return description
 
     def obj(self, ref):
@@ -281,6 +288,24 @@ class Agent:
                       "not_implemented": isinstance(err, NotImplementedError),
                       "assertion": isinstance(err, AssertionError)}
         publish_display_data({MIME: json.dumps(answer)})
+
+
+def _registered(module) -> dict:
+    """The module's registered submodules and parameters that `module.<name>` returns (nothing in
+    its class or instance dictionary shadows them). They travel with the module's handle, so the
+    grader reads a module's structure (layers, their weights' shapes) without a request per
+    attribute; buffers stay behind (they can be large)."""
+    import torch
+
+    klass = type(module)
+    if klass.__getattr__ is not torch.nn.Module.__getattr__ or klass.__getattribute__ is not object.__getattribute__:
+        return {}
+    found = {}
+    for table in (vars(module).get("_parameters", {}), vars(module).get("_modules", {})):
+        for name, value in table.items():
+            if type(name) is str and name not in vars(module) and not any(name in vars(k) for k in klass.__mro__):
+                found[name] = value
+    return found
 
 
 def _after(value):

@@ -94,6 +94,10 @@ class RemoteKernel:
         self.installed = False
         self._proxies: dict[int, Remote] = {}
         self._shipped: dict[int, tuple[object, int]] = {}  # id(check function or class) -> (it, kernel handle)
+        # Counts the requests that may run the student's code (and so change its objects); a module's
+        # registered attributes, which travel with its handle, are read locally only within the
+        # generation they were described in.
+        self.generation = 0
 
     def install(self) -> None:
         self._expect_nothing(self._run(install_code()))
@@ -106,6 +110,8 @@ class RemoteKernel:
                 raise KernelAnswerError(f"the grading helper could not be loaded in your kernel ({out.get('ename')}: {str(out.get('evalue'))[:200]})")
 
     def request(self, op: str, *args):
+        if op not in ("lookup", "getattr", "keep"):
+            self.generation += 1
         payload = base64.b64encode(pickled((op, args if op == "keep" else self._refs(args)))).decode()
         outputs = self._run(f"__import__('sys').modules[{AGENT_NAME!r}].AGENT.serve({payload!r})")
         answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
@@ -127,11 +133,18 @@ class RemoteKernel:
         raise _exception(answer)
 
     def _proxy(self, desc: dict) -> "Remote":
-        """One proxy per kernel object, so `is` and `id()` mean the same on both sides."""
+        """One proxy per kernel object, so `is` and `id()` mean the same on both sides; it always
+        holds the object's latest description."""
         hid = int(desc["id"])
-        if hid not in self._proxies:
-            self._proxies[hid] = Remote.of(self, desc)
-        return self._proxies[hid]
+        desc["gen"] = self.generation
+        proxy = self._proxies.get(hid)
+        if proxy is None:
+            proxy = self._proxies[hid] = Remote.of(self, desc)
+        else:
+            if "lookup" in proxy._desc:
+                desc.setdefault("lookup", proxy._desc["lookup"])
+            object.__setattr__(proxy, "_desc", desc)
+        return proxy
 
     def lookup(self, name: str) -> "Remote":
         """The student's top-level object `name`; plain data comes back by value."""
@@ -271,6 +284,9 @@ class Remote:
             return str(self._desc.get("name", "object"))
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
+        attrs = self._desc.get("attrs")
+        if attrs is not None and name in attrs and self._desc.get("gen") == self._kernel.generation:
+            return decode(attrs[name], self._kernel._proxy)  # a module's layer or parameter, described with it
         return self._kernel.request("getattr", self, name)
 
     def __setattr__(self, name: str, value) -> None:

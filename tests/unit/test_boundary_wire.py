@@ -146,3 +146,45 @@ def test_a_check_function_is_sent_once_and_named_by_handle_afterwards():
     # install, lookup, one keep, then per round one scenario call and one model call; only the
     # keep request carries the function itself
     assert run.stdout.strip() == "9 ['keep']", run.stdout
+
+
+def test_a_module_brings_its_layers_along_until_student_code_runs_again():
+    """A module's handle carries its registered layers and parameters, so reading the structure of a
+    student's module (`block.attn.w_q.weight.shape`) costs no request; after any call into the
+    kernel it is read afresh, and an attribute the class shadows (a property) is never taken from
+    the registry."""
+    import subprocess
+    import sys
+
+    script = (
+        "from tools.inprocess import Shell\n"
+        "from grader.boundary.remote import RemoteKernel\n"
+        "shell = Shell()\n"
+        "shell.run('''import torch\n"
+        "class Block(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.attn = torch.nn.Module()\n"
+        "        self.attn.w_q = torch.nn.Linear(4, 4)\n"
+        "        self._modules['shadowed'] = torch.nn.Linear(2, 2)  # under a name the class shadows\n"
+        "    @property\n"
+        "    def shadowed(self):\n"
+        "        return 'the property'\n"
+        "    def widen(self):\n"
+        "        self.attn.w_q = torch.nn.Linear(4, 8)\n"
+        "block = Block()''')\n"
+        "sent = []\n"
+        "kernel = RemoteKernel(lambda code: sent.append(code) or shell.run(code))\n"
+        "kernel.install()\n"
+        "block = kernel.lookup('block')\n"
+        "before = len(sent)\n"
+        "shape = tuple(block.attn.w_q.weight.shape)\n"
+        "same = block.attn is block.attn\n"
+        "free = len(sent) - before\n"
+        "block.widen()\n"
+        "print(shape, same, free, tuple(block.attn.w_q.weight.shape), block.shadowed)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "(4, 4) True 0 (8, 4) the property", run.stdout
