@@ -218,6 +218,7 @@ def _overlaps(path: Path, other: Path) -> bool:
 def inside_environment(env: dict[str, str]) -> dict[str, str]:
     """The whole environment of a sandboxed kernel: a few fixed variables and FORWARDED_ENV from `env`."""
     return {
+        "PWD": "/",  # as bwrap's --chdir / sets it (the kernel then runs in WORK, as a started program would)
         "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
         "HOME": HOME, "USER": "student", "LOGNAME": "student", "TMPDIR": SCRATCH, "LANG": "C.UTF-8",
         "IPYTHONDIR": IPYTHON_DIR, "JUPYTER_RUNTIME_DIR": HOME + "/runtime", "MPLCONFIGDIR": HOME + "/matplotlib",
