@@ -237,7 +237,8 @@ class ForkedChild:
     """A forked kernel as jupyter_client's LocalProvisioner sees a Popen: `pid` (the host PID of
     the kernel's namespace, whose /proc/<pid>/root holds its sockets), `poll`, `wait`,
     `send_signal`, `kill`, `terminate`. It talks to the child's supervisor over the connection that
-    asked for it; closing that connection ends the kernel."""
+    asked for it. Any signal ends the kernel (interrupts travel as messages, see
+    SandboxedKernelManager), and so does closing the connection."""
 
     stdin = stdout = stderr = None
 

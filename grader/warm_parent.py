@@ -8,9 +8,9 @@ that it can give every child namespaces of its own. It imports what every notebo
 then, for each connection on its socket, forks:
 
     warm parent (this program, sandbox PID 2)   accepts, forks, never reads a request
-    └─ supervisor    reads the request; new mount, PID, network, IPC and UTS namespaces; relays
-       │             signals from the grader and reports the exit; kills everything below when
-       │             the grader's connection closes (the grader died or gave up)
+    └─ supervisor    reads the request; new mount, PID, network, IPC and UTS namespaces; reports
+       │             the exit; kills everything below when the grader sends a signal or its
+       │             connection closes (the grader died or gave up)
        └─ init       PID 1 of the new PID namespace: fresh tmpfs on /tmp and /dev/shm, its own
           │          /proc, a new session, every capability dropped, the kernel's limits; fills the
           │          scratch (notebook folder, IPython dir with the startup file, connection
@@ -160,12 +160,11 @@ def _supervise(conn: socket.socket) -> None:
                 code = os.waitstatus_to_exitcode(status)
                 _try_send(conn, {"exited": code})
                 break
-            message, _ = recv_frame(conn)
-            if message is None:  # the grader is gone: so is the kernel, with every process it started
-                os.kill(init, signal.SIGKILL)
-                os.waitpid(init, 0)
-                break
-            os.kill(init, int(message["signal"]))
+            # A message from the grader is a signal (interrupts travel as kernel messages, so any signal
+            # means "stop"), and the end of the stream means the grader is gone: either way the kernel
+            # ends, with every process it started (init's end ends its namespace).
+            recv_frame(conn)
+            os.kill(init, signal.SIGKILL)
     except BaseException as error:
         _try_send(conn, {"error": f"the supervisor of a forked kernel failed: {type(error).__name__}: {error}"})
     finally:
@@ -190,9 +189,7 @@ def _init(conn: socket.socket, request: dict) -> None:
     if kernel == 0:
         _become_kernel(request)  # never returns
     _only_standard_fds()
-    # As PID 1, a signal reaches us only if we handle it: pass those the grader relays to the kernel.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(signum, lambda signum, _frame: os.kill(kernel, signum))
+    # As PID 1 of the namespace we handle no signal, so the kernel cannot signal us (as bwrap's own PID 1).
     while True:
         try:
             pid, status = os.wait()  # the kernel, and every orphan reparented to us
