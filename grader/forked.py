@@ -112,6 +112,7 @@ class WarmParent:
         self.socket = ""
         self.threads: int | None = None  # the warm parent's threads when it was ready (1: no pool started)
         self._host_dir: Path | None = None
+        self._pending: tuple | None = None  # launched, not yet ready: (info pipe, status pipe, bwrap's log)
 
     def start(self) -> None:
         """Start the sandbox and wait until the warm parent listens; GraderError saying why if it cannot."""
@@ -127,8 +128,7 @@ class WarmParent:
         info_read, info_write = os.pipe()
         interpreter = kernel_interpreter()
         spec = {"socket": PARENT_SOCKET, "status_fd": status_write, "interpreter": interpreter}
-        # Every limit of a kernel but the address space, which each child sets for itself.
-        limits = {name: value for name, value in self.sandbox.limits(0).items()}
+        limits = self.sandbox.limits(0)  # a kernel's, but the address space: each child sets its own
         argv = bwrap_argv([*interpreter, "/tmp/work/" + WARM_PARENT.name, json.dumps(spec)], host_dir=host_dir,
                           limits=limits, scratch_bytes=self.sandbox.scratch_bytes, env=self.env,
                           info_fd=info_write, capabilities=PARENT_CAPABILITIES)

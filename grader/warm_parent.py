@@ -123,8 +123,11 @@ def main(spec: dict) -> None:
 
 
 def _warm_up() -> None:
-    """Import what every notebook imports, and nothing that starts a thread or runs a torch operation
-    (torch's thread pools start at the first operation; a ZMQ context would not survive the fork)."""
+    """Import what every notebook imports, and run no torch operation (torch's thread pools start at
+    the first one and would not survive the fork) and make no ZMQ context (each kernel makes its own).
+    NumPy's OpenBLAS starts OMP_NUM_THREADS - 1 threads at import (none with one thread per kernel,
+    e.g. two workers on two cores); a kernel's own NumPy and torch work after the fork either way
+    (tests/e2e/test_forked_kernels.py)."""
     import IPython  # noqa: F401
     import ipykernel.ipkernel  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401
