@@ -124,7 +124,9 @@ def autograde(
 
     by_key = {sub.key: sub for sub in todo}
     workers = min(workers, len(todo))
-    env = kernel_environment(workspace.ipython_dir, limits.memory_limit, forked.threads_per_kernel(workers))
+    # Threads per kernel: this machine's cores among the local workers (a Dask worker's machine is not known here).
+    threads = 0 if dask else forked.threads_per_kernel(workers)
+    env = kernel_environment(workspace.ipython_dir, limits.memory_limit, threads)
     tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root, workspace.gradebook,
                                 workspace.tasks_dir, limits, env, sandbox)
     start, total, done = time.monotonic(), len(tasks), 0
