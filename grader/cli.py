@@ -75,8 +75,9 @@ started with it. Its scratch space, file sizes and process count are capped. Nee
 grading, saying what is missing, if they are not there.
 Kernels (--kernel): forked by default: a warm parent per worker, in its own sandbox, imports torch,
 numpy, matplotlib and ipykernel once and forks a kernel per notebook with its own namespaces,
-scratch and random seeds, which saves each notebook the kernel start and imports. Fresh kernels are used, with the
-reason printed, without the sandbox, on Dask, off Linux or on a machine with an NVIDIA GPU.
+scratch and random seeds, which saves each notebook the kernel start and imports. Fresh kernels
+are used, with the reason printed, without the sandbox, on Dask, off Linux or on a machine with an
+NVIDIA GPU.
 Kernels get OMP_NUM_THREADS = cores / workers.
 """
 
