@@ -9,7 +9,8 @@ own process, locally or on Dask (grader/execution.py); merge each result into th
 autograded/, is listed with the reason at the end, and is tried again on the next run.
 
 Every grading kernel runs in a bubblewrap sandbox (grader/sandbox.py) unless `--no-sandbox`; the
-command checks that the sandbox can start before it grades anything.
+command checks that the sandbox can start before it grades anything. Kernels are forked from a warm
+parent per worker (grader/forked.py) where the run supports it (`--kernel`), else started fresh.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader import execution, gradebook
+from grader import execution, forked, gradebook
 from grader.intake import Failure, Submission, scan
 from grader.release import generate
 from grader.sandbox import Sandbox
@@ -65,14 +66,25 @@ def autograde(
     dask: str | None = None,
     force: bool = False,
     sandbox: Sandbox | None = Sandbox(),
+    kernel: str | None = None,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> AutogradeResult:
     """Grade every submission under `submissions_dir` into `workspace` (see the module docstring);
     `workers` local processes at a time, or on the Dask scheduler at `dask`; every kernel in
-    `sandbox` (None: unconfined, after a warning)."""
+    `sandbox` (None: unconfined, after a warning). `kernel`: "forked" (from a warm parent per
+    worker), "fresh", or None for forked where this run supports it, else fresh, saying why."""
     if workers < 1:
         raise GraderError(f"--workers must be at least 1, got {workers}")
+    if kernel not in (None, *forked.KERNEL_MODES):
+        raise GraderError(f"--kernel must be one of {', '.join(forked.KERNEL_MODES)}, got {kernel!r}")
     limits.check()
+    if kernel != "fresh":
+        reason = forked.unsupported_reason(sandbox, dask)
+        if reason and kernel == "forked":
+            raise GraderError(f"--kernel forked: {reason}; use --kernel fresh")
+        if reason:
+            progress(f"fresh kernels: {reason}")
+        kernel = "fresh" if reason else "forked"
     if sandbox is not None:
         sandbox.check()  # stops here, naming what is missing, on a machine that cannot sandbox
         if not sandbox.cpu_seconds:  # a backstop per process; the notebook timeout stops the kernel first
@@ -111,9 +123,12 @@ def autograde(
         return result
 
     by_key = {sub.key: sub for sub in todo}
+    workers = min(workers, len(todo))
+    # Threads per kernel: this machine's cores among the local workers (a Dask worker's machine is not known here).
+    threads = 0 if dask else forked.threads_per_kernel(workers)
+    env = kernel_environment(workspace.ipython_dir, limits.memory_limit, threads)
     tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root, workspace.gradebook,
-                                workspace.tasks_dir, limits, kernel_environment(workspace.ipython_dir, limits.memory_limit),
-                                sandbox)
+                                workspace.tasks_dir, limits, env, sandbox)
     start, total, done = time.monotonic(), len(tasks), 0
 
     def finish(task: execution.Task, outcome: execution.Outcome) -> None:
@@ -142,14 +157,24 @@ def autograde(
         progress(f"[{done}/{total}] {sub.key}: {verdict} ({outcome.seconds:.1f} s)  elapsed {_clock(elapsed)}, "
                  f"ETA {_clock(elapsed / done * (total - done))}")
 
-    where = f"on the Dask cluster at {dask}" if dask else f"with {min(workers, total)} worker(s)"
+    warm = None
+    if kernel == "forked":
+        try:  # here, in the thread that runs the batch: the warm parents die with it
+            warm = forked.WarmPool(workers, sandbox, {**os.environ, **env})
+        except GraderError as error:
+            progress(f"fresh kernels: {error}")
+    where = f"on the Dask cluster at {dask}" if dask else f"with {workers} worker(s)"
     confined = "sandboxed" if sandbox is not None else "NOT sandboxed"
-    progress(f"grading {total} submission(s) {where}, {limits.describe()}, {confined}; {len(result.graded)} unchanged")
+    kernels = "forked kernels" if warm is not None else "fresh kernels"
+    progress(f"grading {total} submission(s) {where}, {limits.describe()}, {confined}, {kernels}; "
+             f"{len(result.graded)} unchanged")
     try:
         if dask:
             execution.run_on_dask(tasks, dask, finish)
         else:
-            execution.run_locally(tasks, min(workers, total), finish)
+            execution.run_locally(tasks, workers, finish, warm)
     finally:
+        if warm is not None:
+            warm.close()
         execution.remove_tasks_dir(workspace.tasks_dir)
     return result

@@ -73,6 +73,12 @@ workspace or gradebook), has no network, cannot signal the grader, and takes eve
 started with it. Its scratch space, file sizes and process count are capped. Needs `bwrap`
 (Debian/Ubuntu: sudo apt install bubblewrap) and user namespaces; the command stops before
 grading, saying what is missing, if they are not there.
+Kernels (--kernel): forked by default: a warm parent per worker, in its own sandbox, imports torch,
+numpy, matplotlib and ipykernel once and forks a kernel per notebook with its own namespaces,
+scratch and random seeds, which saves each notebook the kernel start and imports. Fresh kernels
+are used, with the reason printed, without the sandbox, on Dask, off Linux or on a machine with an
+NVIDIA GPU.
+Kernels get OMP_NUM_THREADS = cores / workers.
 """
 
 
@@ -119,6 +125,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="grade on an existing Dask cluster (scheduler address, e.g. tcp://host:8786) instead of "
                    "local workers; its workers must see the workspace at the same path and have the course installed")
     p.add_argument("--force", action="store_true", help="regrade submissions that have not changed")
+    p.add_argument("--kernel", choices=("forked", "fresh"), default=None,
+                   help="forked: fork every kernel from a warm parent per worker, which has imported torch & co "
+                   "once (default where supported: Linux, with the sandbox, no NVIDIA GPU, not on Dask; otherwise "
+                   "fresh, saying why); fresh: start a new kernel for every notebook")
     p.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
                    help="run every grading kernel in a bubblewrap sandbox (default); --no-sandbox runs student "
                    "code with your permissions (see the README's threat model)")
@@ -168,7 +178,7 @@ def _run_autograde(args) -> int:
     limits = GradingLimits(args.timeout, args.notebook_timeout, parse_size(args.memory_limit))
     sandbox = Sandbox() if args.sandbox else None
     result = autograde(args.submissions, workspace, source_dir=args.source, limits=limits, workers=args.workers,
-                       dask=args.dask, force=args.force, sandbox=sandbox)
+                       dask=args.dask, force=args.force, sandbox=sandbox, kernel=args.kernel)
     if result.graded:
         graded = [g for g in result.graded if not g.unchanged]
         unchanged = [g for g in result.graded if g.unchanged]

@@ -18,6 +18,10 @@ process, which may not fork children of its own. Guarantees:
 
 A Dask worker runs the very same function: it needs the workspace at the same path and the
 course installed.
+
+Kernels: fresh ones (each started by its grading process), or, in a local run with the sandbox,
+forked from a warm parent per worker (`run_locally(..., warm=WarmPool)`, grader/forked.py): a task
+borrows a free warm parent and hands its socket to the grading process (`Task.warm_parent`).
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from nbgrader.converters import Autograde
 
+from grader.forked import WarmPool
 from grader.runner import nbgrader_config, run_converter
 from grader.sandbox import Sandbox
 from grader.settings import GraderError, GradingLimits
@@ -56,6 +61,7 @@ class Task:
     notebook_timeout: float
     env: dict[str, str]  # added to the environment of the grading process (and so of its kernel)
     sandbox: dict | None = None  # the fields of the Sandbox every kernel runs in (grader/sandbox.py); None: none
+    warm_parent: str | None = None  # the socket of the warm parent that forks its kernel (grader/forked.py); None: fresh
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,8 @@ def grade_one(task: Task) -> Outcome:
     start = time.monotonic()
     shutil.copyfile(task.base_db, task.db_path)
     arguments = json.dumps({"student": task.student, "assignment": task.assignment, "root": task.root,
-                            "db_path": task.db_path, "cell_timeout": task.cell_timeout, "sandbox": task.sandbox})
+                            "db_path": task.db_path, "cell_timeout": task.cell_timeout, "sandbox": task.sandbox,
+                            "warm_parent": task.warm_parent})
     # The process's temporary files (a sandbox's host folder, say) go to a folder removed below, even
     # when the process is killed; 0o711, because a sandbox started by root enters it as nobody.
     scratch = tempfile.mkdtemp(prefix="grader-task-")
@@ -201,7 +208,7 @@ def _grade(arguments: str) -> list:
     args = json.loads(arguments)
     sandbox = Sandbox(**args["sandbox"]) if args["sandbox"] is not None else None
     config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", cell_timeout=args["cell_timeout"],
-                             sandbox=sandbox)
+                             sandbox=sandbox, warm_parent=args["warm_parent"])
     result = run_converter(Autograde, config, assignment_id=args["assignment"], student_id=args["student"])
     return [result.success, result.error]
 
@@ -241,11 +248,20 @@ def tasks_for(submissions: Iterable[tuple[str, str]], root: Path, gradebook: Pat
             for index, (student, assignment) in enumerate(submissions)]
 
 
-def run_locally(tasks: list[Task], workers: int, finish: Callable[[Task, Outcome], None]) -> None:
-    """Run `grade_one` on `workers` tasks at a time; call `finish` in this thread as each ends."""
+def run_locally(tasks: list[Task], workers: int, finish: Callable[[Task, Outcome], None],
+                warm: WarmPool | None = None) -> None:
+    """Run `grade_one` on `workers` tasks at a time; call `finish` in this thread as each ends.
+    With `warm` (a warm parent per worker), each task's kernel is forked from a free warm parent."""
+
+    def grade(task: Task) -> Outcome:
+        if warm is None:
+            return grade_one(task)
+        with warm.parent() as parent:
+            return grade_one(replace(task, warm_parent=parent.socket))
+
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grader-task")
     try:
-        futures = {pool.submit(grade_one, task): task for task in tasks}
+        futures = {pool.submit(grade, task): task for task in tasks}
         for future in as_completed(futures):
             task = futures[future]
             try:

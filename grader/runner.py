@@ -31,7 +31,8 @@ Grading settings (see `nbgrader_config`):
   the graded notebook (a cell printing a million lines does not bloat it or the feedback), and
   the executor (`verdicts.BoundedExecute`) keeps at most 256 KB of output per cell and 16 MB per
   notebook while it runs (a single 150 MB line is cut as it arrives);
-- sandbox: with `sandbox=`, every grading kernel runs confined by bubblewrap (grader/sandbox.py).
+- sandbox: with `sandbox=`, every grading kernel runs confined by bubblewrap (grader/sandbox.py);
+  with `warm_parent=` as well, it is forked from a warm parent in its own sandbox (grader/forked.py).
 """
 
 from __future__ import annotations
@@ -65,10 +66,11 @@ def autograde_steps() -> list[type]:
 
 
 def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
-                    cell_timeout: int = DEFAULT_CELL_TIMEOUT, sandbox=None) -> Config:
+                    cell_timeout: int = DEFAULT_CELL_TIMEOUT, sandbox=None, warm_parent: str | None = None) -> Config:
     """The traitlets configuration every nbgrader converter (and validator) of ours runs with;
     `root` and `db_url` name the course directory and gradebook (not needed to validate). With
-    `sandbox` (a grader.sandbox.Sandbox), every kernel runs confined and never sees `root`."""
+    `sandbox` (a grader.sandbox.Sandbox), every kernel runs confined and never sees `root`; with
+    `warm_parent` too (a grader.forked.WarmParent's socket), kernels are forked from it."""
     c = Config()
     if root is not None:
         c.CourseDirectory.root = str(root)
@@ -96,7 +98,7 @@ def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
     c.Autograde.create_student = True
     c.GenerateAssignment.create_assignment = True
     if sandbox is not None:
-        sandbox.configure(c, forbidden=[Path(root)] if root is not None else [])
+        sandbox.configure(c, forbidden=[Path(root)] if root is not None else [], warm_parent=warm_parent)
     return c
 
 

@@ -145,11 +145,15 @@ class Sandbox:
     processes: int = 0  # processes + threads of the sandbox user (RLIMIT_NPROC); 0 = 4 x CPUs + 256
     cpu_seconds: int = 0  # CPU time per process (RLIMIT_CPU); 0 = none (autograde sets 2 x notebook timeout x CPUs)
 
-    def configure(self, c: Config, *, forbidden: list[Path] = ()) -> None:
-        """Make nbgrader's Execute preprocessor start kernels in this sandbox."""
+    def configure(self, c: Config, *, forbidden: list[Path] = (), warm_parent: str | None = None) -> None:
+        """Make nbgrader's Execute preprocessor start kernels in this sandbox: fresh ones, or forked
+        by the warm parent listening at `warm_parent` (grader/forked.py)."""
         c.Execute.kernel_manager_class = "grader.sandbox.SandboxedKernelManager"
         c.SandboxedKernelManager.sandbox = asdict(self)
         c.SandboxedKernelManager.forbidden = [str(p) for p in forbidden]
+        if warm_parent is not None:
+            c.Execute.kernel_manager_class = "grader.forked.ForkedKernelManager"
+            c.ForkedKernelManager.warm_parent = warm_parent
 
     def limits(self, memory_limit: int) -> dict[str, int]:
         """setrlimit values (soft = hard) for the kernel process, by `resource` constant name."""
@@ -211,14 +215,27 @@ def _overlaps(path: Path, other: Path) -> bool:
     return path == other or other in path.parents or path in other.parents
 
 
+def inside_environment(env: dict[str, str]) -> dict[str, str]:
+    """The whole environment of a sandboxed kernel: a few fixed variables and FORWARDED_ENV from `env`."""
+    return {
+        "PWD": "/",  # as bwrap's --chdir / sets it (the kernel then runs in WORK, as a started program would)
+        "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": HOME, "USER": "student", "LOGNAME": "student", "TMPDIR": SCRATCH, "LANG": "C.UTF-8",
+        "IPYTHONDIR": IPYTHON_DIR, "JUPYTER_RUNTIME_DIR": HOME + "/runtime", "MPLCONFIGDIR": HOME + "/matplotlib",
+        **{name: env[name] for name in FORWARDED_ENV if name in env},
+    }
+
+
 def bwrap_argv(kernel_argv: list[str], *, host_dir: Path, limits: dict[str, int], scratch_bytes: int, env: dict[str, str],
                forbidden: list[Path] = (),
-               info_fd: int | None = None) -> list[str]:
+               info_fd: int | None = None, capabilities: tuple[str, ...] = ()) -> list[str]:
     """The bwrap command line that runs `kernel_argv` confined (see the module docstring).
 
     `host_dir` (bound read-only at INPUT) holds startup.py, connection.json and work/, the copy of
     the notebook's folder. No bound folder may be, hold or lie in the repository root (other than
-    its lib/ and environment), solutions/, grader/ or a `forbidden` path (the workspace)."""
+    its lib/ and environment), solutions/, grader/ or a `forbidden` path (the workspace).
+    `capabilities` are kept inside the sandbox's own user namespace (only the warm parent of forked
+    kernels keeps any, to give each child namespaces of its own; grader/warm_parent.py)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise GraderError("bubblewrap (`bwrap`) is not installed: " + INSTALL_HINT)
@@ -234,7 +251,7 @@ def bwrap_argv(kernel_argv: list[str], *, host_dir: Path, limits: dict[str, int]
     argv = [bwrap, "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--hostname", "grading-sandbox", "--disable-userns", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--size", str(16 * 2**20), "--tmpfs", "/dev/shm"]
+            "--cap-drop", "ALL", *[arg for name in capabilities for arg in ("--cap-add", name)], "--proc", "/proc", "--dev", "/dev", "--size", str(16 * 2**20), "--tmpfs", "/dev/shm"]
     staged: list[str] = []  # as root: host folders handed to bwrap through the staging folder
 
     def source(path: Path) -> str:
@@ -258,13 +275,7 @@ def bwrap_argv(kernel_argv: list[str], *, host_dir: Path, limits: dict[str, int]
              # bwrap's own root and /dev (tmpfs, with the folders it made for the mounts) stay read-only
              "--remount-ro", "/", "--remount-ro", "/dev",
              "--chdir", "/", "--clearenv"]
-    inside_env = {
-        "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": HOME, "USER": "student", "LOGNAME": "student", "TMPDIR": SCRATCH, "LANG": "C.UTF-8",
-        "IPYTHONDIR": IPYTHON_DIR, "JUPYTER_RUNTIME_DIR": HOME + "/runtime", "MPLCONFIGDIR": HOME + "/matplotlib",
-        **{name: env[name] for name in FORWARDED_ENV if name in env},
-    }
-    for name, value in inside_env.items():
+    for name, value in inside_environment(env).items():
         argv += ["--setenv", name, value]
     if info_fd is not None:
         argv += ["--info-fd", str(info_fd)]
@@ -277,15 +288,13 @@ def bwrap_argv(kernel_argv: list[str], *, host_dir: Path, limits: dict[str, int]
     return argv
 
 
-def copy_folder(source: Path | None, target: Path, budget: int) -> None:
-    """Copy the regular files under `source` (the notebook's folder) into `target`, at most
+def folder_files(source: Path | None, budget: int) -> list[Path]:
+    """The regular files under `source` (the notebook's folder) that a kernel gets a copy of, at most
     `budget` bytes in all (the scratch tmpfs could not hold more); symlinks are not followed."""
-    target.mkdir()
     if source is None or not source.is_dir():
-        return
+        return []
+    found = []
     for folder, dirs, files in os.walk(source):
-        into = target / Path(folder).relative_to(source)
-        into.mkdir(exist_ok=True)
         for name in files:
             path = Path(folder, name)
             if path.is_symlink() or not path.is_file():
@@ -293,7 +302,17 @@ def copy_folder(source: Path | None, target: Path, budget: int) -> None:
             budget -= path.stat().st_size
             if budget < 0:
                 raise GraderError(f"{source}: more than the sandbox's scratch space to copy in")
-            shutil.copyfile(path, into / name)
+            found.append(path)
+    return found
+
+
+def copy_folder(source: Path | None, target: Path, budget: int) -> None:
+    """Copy `folder_files(source, budget)` into `target`, keeping their places."""
+    target.mkdir()
+    for path in folder_files(source, budget):
+        into = target / path.relative_to(source)
+        into.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, into)
 
 
 class SandboxedKernelManager(AsyncKernelManager):

@@ -135,14 +135,19 @@ def link_dir(link: Path, target: Path) -> None:
     link.symlink_to(target, target_is_directory=True)
 
 
-def kernel_environment(ipython_dir: Path, memory_limit: int = 0) -> dict[str, str]:
+def kernel_environment(ipython_dir: Path, memory_limit: int = 0, threads: int = 0) -> dict[str, str]:
     """Environment variables a grading kernel starts with (module docstring): our IPython profile,
-    the memory cap for its startup file (bytes, 0 = none) and matplotlib's non-rendering backend.
+    the memory cap for its startup file (bytes, 0 = none), matplotlib's non-rendering backend and,
+    with `threads`, the OpenMP/MKL threads of torch and NumPy (the cores divided among the workers:
+    kernels that share two cores oversubscribe them otherwise).
 
     nbgrader itself adds NBGRADER_EXECUTION=autograde around the execution.
     """
-    return {"IPYTHONDIR": str(ipython_dir), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
-            MEMORY_ENV: str(int(memory_limit))}
+    env = {"IPYTHONDIR": str(ipython_dir), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg",
+           MEMORY_ENV: str(int(memory_limit))}
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    return env
 
 
 @contextmanager

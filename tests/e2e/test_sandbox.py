@@ -353,6 +353,11 @@ def _graded_notebook(batch, student) -> Path:
     return batch["ws"] / "autograded" / student / TOY / NB
 
 
+def test_the_attacks_ran_in_forked_kernels(batch):
+    """The default kernels (issue 19): forked from a warm parent, which must hold as a fresh kernel does."""
+    assert "forked kernels" in batch["first"]["stderr"], batch["first"]["stderr"]
+
+
 def test_controls_keep_their_clean_run_grades(batch):
     cells = batch["first"]["cells"]
     for student in CONTROLS:

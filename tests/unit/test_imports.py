@@ -21,16 +21,18 @@ import pytest
 GRADER = Path(__file__).resolve().parents[2] / "grader"
 
 LAYERS = {
-    "grader.cli": 6,
-    "grader.__main__": 7,
-    "grader.autograde": 5,
-    "grader.sample": 5,
+    "grader.cli": 7,
+    "grader.__main__": 8,
+    "grader.autograde": 6,
+    "grader.sample": 6,
     "grader.release": 4,
     "grader.feedback": 4,
     "grader.report": 4,
-    "grader.execution": 4,
+    "grader.execution": 5,
+    "grader.forked": 4,
     "grader.runner": 3,
     "grader.sandbox": 3,
+    "grader.warm_parent": 0,  # runs in the warm parent's sandbox; the grader imports only its framing
     "grader.boundary.verdicts": 2,
     "grader.boundary.remote": 1,
     "grader.boundary.kernel_agent": 0,
