@@ -60,12 +60,13 @@ def install_code() -> str:
     )
 
 
-BY_VALUE = ("grader.checks", "grader.boundary")
+BY_VALUE = ("grader.checks", "grader.boundary", "course_check")
 
 
 def _pickle_by_value() -> None:
     """Check helpers (stand-ins, small models, scenarios, and the boundary helpers they use) travel
-    into the kernel by value: a sandboxed kernel has no `grader` to import them from."""
+    into the kernel by value: a sandboxed kernel has no `grader` to import them from, and its own
+    copy of `course_check` is the student's to change; by value they also carry the hidden probes."""
     for name, module in list(sys.modules.items()):
         if module is not None and name.startswith(BY_VALUE) and not getattr(module, "_by_value", False):
             cloudpickle.register_pickle_by_value(module)
