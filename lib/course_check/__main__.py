@@ -13,95 +13,11 @@ runs, `NBGRADER_EXECUTION=validate` is set, so the capstone trains its short sch
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
 import os
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-CHECK_CALL = re.compile(r"^from course_check import (?P<module>\w+) as checks\s*\nchecks\.(?P<check>\w+)\((?P<subject>\w+)\)",
-                        re.M)
-
-
-@dataclass(frozen=True)
-class TestCell:
-    """A graded test cell of a notebook, and the check it runs."""
-
-    grade_id: str
-    points: float
-    module: str
-    check: str
-    subject: str
-
-
-def read_notebook(path: Path) -> tuple[list[str], list[TestCell]]:
-    """(the code of every cell that is not a test cell, the test cells), in notebook order."""
-    nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    code, tests = [], []
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        source = "".join(cell.get("source", []))
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
-            found = CHECK_CALL.search(source)
-            if found:
-                tests.append(TestCell(meta.get("grade_id", "?"), float(meta.get("points", 0)), **found.groupdict()))
-            continue
-        code.append(source)
-    return code, tests
-
-
-def run_code(cells: list[str]) -> tuple[dict, list[str]]:
-    """Run the cells in a fresh IPython shell; return its namespace and the errors, one line each."""
-    os.environ.setdefault("MPLBACKEND", "agg")
-    os.environ["NBGRADER_EXECUTION"] = "validate"
-    from IPython.core.interactiveshell import InteractiveShell
-
-    shell = InteractiveShell.instance()
-    shell.register_magic_function(lambda line="": None, magic_kind="line", magic_name="matplotlib")
-    errors = []
-    for index, source in enumerate(cells):
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            result = shell.run_cell(source, silent=True, store_history=False)
-        error = result.error_before_exec or result.error_in_exec
-        if error is not None and not isinstance(error, NotImplementedError):
-            errors.append(f"code cell {index + 1} raised {type(error).__name__}: {str(error)[:200]}")
-    with contextlib.suppress(Exception):
-        import matplotlib.pyplot as plt
-
-        plt.close("all")
-    return shell.user_ns, errors
-
-
-def run_checks(tests: list[TestCell], namespace: dict, seed: int) -> list[tuple[TestCell, str | None]]:
-    """Each test cell's verdict (None: passed, else the message) on every case, seeds shifted by `seed`."""
-    import importlib
-
-    from course_check.common import Probes, using
-
-    verdicts = []
-    with using(Probes("fresh", seed_offset=seed, every_case=True)):
-        for test in tests:
-            check = getattr(importlib.import_module(f"course_check.{test.module}"), test.check)
-            if test.subject not in namespace:
-                verdicts.append((test, f"your notebook defines no `{test.subject}`"))
-                continue
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    check(namespace[test.subject])
-            except NotImplementedError:
-                verdicts.append((test, f"`{test.subject}` is not written yet (it raises NotImplementedError)"))
-            except AssertionError as err:
-                verdicts.append((test, str(err)))
-            except Exception as err:  # a check should always explain itself; say so if one does not
-                verdicts.append((test, f"{type(err).__name__}: {err}"))
-            else:
-                verdicts.append((test, None))
-    return verdicts
+from course_check.self_check import read_notebook, report, run_checks, run_code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,13 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     namespace, errors = run_code(code)
     for line in errors:
         print(f"  note: {line}")
-    verdicts = run_checks(tests, namespace, seed)
-    earned = sum(t.points for t, message in verdicts if message is None)
-    for test, message in verdicts:
-        mark = "pass" if message is None else "FAIL"
-        print(f"{mark}  {test.grade_id} ({test.points:g} pt)" + ("" if message is None else f"\n      {message}"))
-    print(f"{earned:g} of {sum(t.points for t in tests):g} points on these inputs.")
-    return 0 if all(message is None for _, message in verdicts) else 1
+    return 0 if report(tests, run_checks(tests, namespace, seed)) else 1
 
 
 if __name__ == "__main__":

@@ -71,3 +71,18 @@ def test_stand_ins_named_in_docstrings_are_the_ones_swapped():
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "grade_alone" and isinstance(node.args[1], ast.Dict):
                 swapped.setdefault(node.args[0].id, set()).update(k.value for k in node.args[1].keys)
         assert {k: set(v) for k, v in declared.items()} == swapped, path.name
+
+
+def test_the_self_check_finds_every_test_cell_of_the_released_notebooks():
+    """`python -m course_check` and `check()` read the checks to run from the released test cells."""
+    import json
+
+    from course_check.self_check import read_notebook
+    from grader.settings import COURSE_DIR
+
+    for path in sorted(COURSE_DIR.glob("*/*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        graded = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+                  and not c["metadata"]["nbgrader"].get("solution")]
+        _, tests = read_notebook(path)
+        assert [t.grade_id for t in tests] == [c["metadata"]["nbgrader"]["grade_id"] for c in graded], path.name
