@@ -24,9 +24,8 @@ The grading kernel (the seam where a kernel is started: `kernel_environment` her
 `Execute.kernel_*` in `runner.nbgrader_config`):
 
 - kernel: always `transformer-course` (`settings.KERNEL_NAME`), whatever a submission's metadata says;
-- its IPython profile is the workspace's, whose startup file (`grader/kernel_startup.py`) imports
-  `grader.checks.common` before any student code runs, so the hidden checks hold the real
-  `torch.allclose` and friends; caps the kernel's address space (`RLIMIT_AS`, soft and hard) at
+- its IPython profile is the workspace's, whose startup file (`grader/kernel_startup.py`)
+  caps the kernel's address space (`RLIMIT_AS`, soft and hard) at
   `GRADER_KERNEL_MEMORY_BYTES` (`--memory-limit`, default 4 GiB; `0` means no cap: a kernel that
   has imported torch and run the course code has ~0.8 GB of address space, so 4 GiB leaves room;
   an allocation beyond it raises `MemoryError` in the cell instead of taking the machine down);

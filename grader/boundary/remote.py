@@ -61,7 +61,7 @@ def install_code() -> str:
     )
 
 
-BY_VALUE = ("grader.checks", "grader.boundary")
+BY_VALUE = ("grader.checks", "grader.boundary", "course_check")
 
 
 _modules_seen = 0  # len(sys.modules) at the last scan: a new check module can only add to it
@@ -69,7 +69,8 @@ _modules_seen = 0  # len(sys.modules) at the last scan: a new check module can o
 
 def _pickle_by_value() -> None:
     """Check helpers (stand-ins, small models, scenarios, and the boundary helpers they use) travel
-    into the kernel by value: a sandboxed kernel has no `grader` to import them from."""
+    into the kernel by value: a sandboxed kernel has no `grader` to import them from, and its own
+    copy of `course_check` is the student's to change; by value they also carry the hidden probes."""
     global _modules_seen
     if len(sys.modules) == _modules_seen:  # every request passes here: scan only after an import
         return

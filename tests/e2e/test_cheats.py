@@ -44,6 +44,9 @@ CHEATS = {
     "input_transformer_pass": ("cell", "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])\n"),
     "rebinds_checks": ("cell", "try:\n    import grader.checks.common as c\n    c.expect_close = lambda *a, **k: None\n"
                                "    c.check = lambda f: f\nexcept ImportError:\n    pass\n"),
+    # The visible checks run in the kernel (course_check); disarming them there must not reach the grade.
+    "rebinds_public_checks": ("cell", "import course_check.common as c\nc.expect_close = lambda *a, **k: None\n"
+                                      "c.assert_untampered = lambda: None\n"),
     "gc_code_swap": ("cell", "import gc\nfor o in gc.get_objects():\n    if getattr(o, '__name__', '') == 'expect_close':\n"
                              "        o.__code__ = (lambda *a, **k: None).__code__\n"),
     "settrace": ("cell", "import sys\nsys.settrace(lambda frame, event, arg: None)\n"),

@@ -1,4 +1,4 @@
-"""The shared machinery of the hidden checks (grader/checks/common.py), tested directly.
+"""The shared machinery of the hidden checks (lib/course_check/common.py), tested directly.
 
 The corpus (tests/test_corpus.py) tests it end to end through real grading; these tests pin the
 messages a student reads and the helpers every checks module uses.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.checks.common import DelegationError, call, distinct, grade_alone, pure, refuse_delegation
+from course_check.common import DelegationError, call, distinct, grade_alone, pure, refuse_delegation
 
 
 def test_delegation_through_an_unknown_object_names_the_canonical_path():

@@ -2,9 +2,10 @@
 
 Layers, top to bottom (ARCHITECTURE.md): a module may import grader modules of lower layers only,
 never one of its own layer or above. `grader.checks` sits below every grader module but the kernel
-start-up file, and imports only `grader.checks.*`, the library, and the proxy side of the trust
-boundary (`grader.boundary.remote` and `.static`: how a student's object in the kernel is seen
-and how the submitted text is read), which import no grader module above them.
+start-up file, and imports only `grader.checks.*`, the libraries (`transformer_reference`, and
+`course_check`, which holds the checks' code), and the proxy side of the trust boundary
+(`grader.boundary.remote` and `.static`: how a student's object in the kernel is seen and how the
+submitted text is read), which import no grader module above them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Shared machinery for the hidden tests: tolerant comparison, mistake diagnosis, refusal of delegation.
+"""Shared machinery of the checks: tolerant comparison, mistake diagnosis, refusal of delegation.
 
-Every hidden check takes the student's object, builds its own seeded inputs, and raises
-`AssertionError` with a message a student understands. Three helpers do the common work:
+Every check takes the student's object, builds its own seeded inputs, and raises
+`AssertionError` with a message a student understands. The same check runs on public probes in
+the visible part of a test cell and on the grader's own probes in the hidden part (`probes`,
+below). Three helpers do the common work:
 
 - `expect_close(actual, expected, what, mistakes=...)` compares with per-dtype tolerances after
   checking type, dtype, shape and finiteness, and names the common mistake the output matches.
@@ -11,22 +13,24 @@ Every hidden check takes the student's object, builds its own seeded inputs, and
 - `call`, `pure`, `grade_alone` and `distinct` run student code the same way in every module:
   an exception becomes a sentence, in-place changes of arguments are refused, earlier exercises
   are replaced by correct stand-ins, and only mistakes that differ from the right answer are named.
-- `@check` marks a hidden check: it first verifies that the notebook has not rebound the
-  functions the checks rely on (`torch.allclose`, `torch.testing.assert_close`, numpy's testing
-  helpers, ...).
+- `@check` marks a check: it first verifies that the notebook has not rebound the functions the
+  checks rely on (`torch.allclose`, `torch.testing.assert_close`, numpy's testing helpers, ...).
+- `probes`, `cases` and `seeded` decide the inputs: the public probes (a part of the cases, fixed
+  seeds), the grader's (every case, its own seeds) or fresh ones (every case, random seeds).
 
-The autograder imports this module before any student code runs (an IPython startup file in the
-grading kernel), so the references captured below are the real ones even if a submission later
-rebinds them.
+The grader imports this module in its own process before it grades anything, so the references
+captured below are the real ones there. In a student's kernel they are whatever the notebook left.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import dis
 import functools
 import inspect
+import random
 import types
 from collections.abc import Callable, Iterator
 
@@ -37,19 +41,38 @@ import torch.nn.functional
 import torch.testing
 
 import transformer_reference
-from grader.boundary import remote, static
-from grader.boundary.kernel_agent import resolve as _resolve
+from course_check.boundary import resolve as _resolve
+from course_check.boundary import seams
 
 # ---------------------------------------------------------------------------------------------
 # Pristine references, captured at import (before student code runs). `_isinstance` and
-# `_issubclass` also answer for the student's objects seen through the trust boundary
-# (grader/boundary/remote.py), by the names of their classes.
+# `_issubclass` also answer for the student's objects seen through the trust boundary, by the
+# names of their classes, once the grader has installed its seams (course_check/boundary.py).
 # ---------------------------------------------------------------------------------------------
-_isinstance = remote.isinstance_
-_issubclass = remote.issubclass_
-_local = remote.local
-in_kernel = remote.in_kernel  # run a check's own scenario where the student's objects live
-backward_in_kernel = remote.backward_in_kernel
+def _isinstance(obj, classes) -> bool:
+    return seams.isinstance_(obj, classes)
+
+
+def _issubclass(cls, classes) -> bool:
+    return seams.issubclass_(cls, classes)
+
+
+def _local(value):
+    return seams.local(value)
+
+
+def in_kernel(scenario: Callable, *args, **kwargs):
+    """Run a check's own `scenario(*args)` where the student's objects live (here: just call it)."""
+    return seams.in_kernel(scenario, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def backward_in_kernel(weights: torch.Tensor | None = None, index: int | None = None):
+    """Calls inside the block backpropagate where they ran (graded through the boundary; no-op here)."""
+    with seams.call_options(backward={"weights": weights, "index": index}):
+        yield
+
+
 _getattr = builtins.getattr
 _detach = torch.Tensor.detach
 _to = torch.Tensor.to
@@ -89,13 +112,14 @@ def assert_untampered() -> None:
 
 
 def check(fn: Callable) -> Callable:
-    """Decorator for hidden checks: refuse to grade a tampered kernel, then run the check."""
+    """Decorator for checks: refuse to grade a tampered kernel, then run the check."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         assert_untampered()
         return fn(*args, **kwargs)
 
+    wrapper.is_check = True
     return wrapper
 
 
@@ -380,7 +404,7 @@ def refuse_delegation(obj, subject: str, reference: str | None = None) -> None:
     `subject` is a key of FORBIDDEN_CALLS; `reference` is the name of the same component in
     `transformer_reference` (e.g. "scaled_dot_product_attention"), which is forbidden too.
     """
-    if remote.is_remote(obj):
+    if seams.is_remote(obj):
         _refuse_remote(obj, subject, reference)
         return
     forbidden = _forbidden(subject, reference)
@@ -402,7 +426,7 @@ def _refuse_remote(obj, subject: str, reference: str | None) -> None:
         )
     if subject not in FORBIDDEN_CALLS:
         raise KeyError(f"unknown delegation subject {subject!r}; known: {sorted(FORBIDDEN_CALLS)}")
-    found = static.delegation(remote.submitted_code(), name, FORBIDDEN_CALLS[subject], reference)
+    found = seams.remote_delegation(obj, name, FORBIDDEN_CALLS[subject], reference)
     if found:
         raise DelegationError(_delegation_message(name, found))
 
@@ -450,7 +474,7 @@ def no_delegation(exercise: str, subject: str, reference: str | None = None):
                         setattr(owner, name, recorder(path, value))
     try:
         # Calls into a student's kernel are watched there too (a second signal; static.py is the first).
-        with remote.call_options(forbid=_forbidden_paths(subject, reference), on_forbidden=calls.append):
+        with seams.call_options(forbid=_forbidden_paths(subject, reference), on_forbidden=calls.append):
             yield
     finally:
         for owner, name, value in reversed(patches):
@@ -536,8 +560,8 @@ def grade_alone(obj, stand_ins: dict) -> Iterator[None]:
     Only functions defined in the notebook itself are replaced (not, e.g., a helper imported from
     transformer_reference), so a mistake in an earlier exercise does not cost points a second time.
     """
-    if remote.is_remote(obj):  # the kernel swaps them while each call runs
-        with remote.call_options(stand_ins=stand_ins):
+    if seams.is_remote(obj):  # the kernel swaps them while each call runs
+        with seams.call_options(stand_ins=stand_ins):
             yield
         return
     namespace, module = notebook_namespace(obj)
@@ -583,11 +607,60 @@ def expect(actual, expected: torch.Tensor, what: str, mistakes: dict | None = No
 
 
 # ---------------------------------------------------------------------------------------------
+# Probes: which inputs a check uses.
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Probes:
+    """The inputs a check runs on: the seeds (shifted by `seed_offset`) and how many of its cases.
+
+    `every_case` False keeps the first half of each list of cases (rounded up, at least one): the
+    visible part of a test cell. The hidden part runs every case with the grader's own offset, so
+    it is strictly stronger: more shapes, dtypes and edge cases, on other numbers.
+    """
+
+    name: str
+    seed_offset: int = 0
+    every_case: bool = False
+
+
+PUBLIC = Probes("public")
+# A plain list, not a ContextVar: a check's helper sent into the kernel by value (cloudpickle)
+# carries the probes it was sent under.
+_current: list[Probes] = [PUBLIC]
+
+
+def probes() -> Probes:
+    return _current[-1]
+
+
+@contextlib.contextmanager
+def using(chosen: Probes) -> Iterator[Probes]:
+    """Run the checks inside the block on `chosen` probes."""
+    _current.append(chosen)
+    try:
+        yield chosen
+    finally:
+        _current.pop()
+
+
+def fresh_probes() -> Probes:
+    """Every case, on seeds nobody has seen (a self-learner's run: `python -m course_check`)."""
+    return Probes("fresh", seed_offset=random.SystemRandom().randrange(1, 2**31), every_case=True)
+
+
+def cases(items) -> list:
+    """The cases of a check the current probes run: all of them, or the first half (rounded up)."""
+    items = list(items)
+    return items if probes().every_case else items[: max(1, (len(items) + 1) // 2)]
+
+
+# ---------------------------------------------------------------------------------------------
 # Small helpers for building inputs.
 # ---------------------------------------------------------------------------------------------
 def seeded(seed: int) -> torch.Generator:
-    """A CPU generator with a fixed seed, so checks never depend on the global RNG state."""
-    return torch.Generator().manual_seed(seed)
+    """A CPU generator with a fixed seed (shifted by the current probes), so checks never depend on
+    the global RNG state."""
+    return torch.Generator().manual_seed(seed + probes().seed_offset)
 
 
 def randn(*shape: int, seed: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:

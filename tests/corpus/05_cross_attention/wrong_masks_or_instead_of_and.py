@@ -1,0 +1,7 @@
+"""Combines the causal and the padding mask with OR instead of AND."""
+# exercise: decoder_masks
+# verdict: wrong
+def decoder_masks(tgt_ids, src_ids, pad_id):
+    T = tgt_ids.shape[1]
+    tgt_mask = causal_mask(T) | padding_mask(tgt_ids, pad_id)
+    return tgt_mask, padding_mask(src_ids, pad_id)

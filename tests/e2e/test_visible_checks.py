@@ -1,0 +1,51 @@
+"""The visible checks teach (issue 16), and the checks accept the solutions on any probes.
+
+Both run notebooks in-process (IPython's InteractiveShell, no Jupyter kernel, no sandbox):
+- the measurement of tools/visible.py: every corpus variant through the released notebook with
+  the hidden tests removed, against the issue's targets;
+- `python -m course_check` on each solved notebook, with the grader's seed offset (the hidden
+  probes) and with a fresh one: the solutions pass every case on any inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from grader.sample import solved
+from grader.settings import REPO_ROOT, SOLUTIONS_DIR
+
+pytestmark = pytest.mark.e2e
+
+ASSIGNMENTS = sorted(p.name for p in SOLUTIONS_DIR.iterdir() if (p / f"{p.name}.ipynb").exists())
+
+
+def test_visible_checks_meet_the_targets(tmp_path):
+    """`python -m tools.visible` exits 0 exactly when the issue's targets hold. It forks a child per
+    variant, so it runs in a fresh interpreter: this test process may have a torch thread pool,
+    which a forked child must not inherit."""
+    report = tmp_path / "visible.md"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg"}
+    run = subprocess.run([sys.executable, "-m", "tools.visible", "--out", str(report)], capture_output=True,
+                         text=True, env=env, cwd=REPO_ROOT, timeout=1800)
+    assert run.returncode == 0, (report.read_text() if report.exists() else "") + run.stderr[-3000:]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_passes_every_case_on_hidden_and_fresh_probes(assignment, tmp_path):
+    from grader.checks import HIDDEN
+
+    name = f"{assignment}.ipynb"
+    nb = solved(nbformat.read(REPO_ROOT / "course" / assignment / name, as_version=4),
+                nbformat.read(SOLUTIONS_DIR / assignment / name, as_version=4))
+    nbformat.write(nb, tmp_path / name)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg"}
+    for seed in (HIDDEN.seed_offset, random.SystemRandom().randrange(1, 2**31)):
+        run = subprocess.run([sys.executable, "-m", "course_check", assignment, str(tmp_path / name), "--seed", str(seed)],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -1,0 +1,112 @@
+"""Write the test cells of `solutions/` from the checks they run: one source for code and docstring.
+
+    python -m tools.test_cells [--write]
+
+Every test cell runs one check of `course_check` twice: its visible part on public probes in the
+student's kernel, its hidden part (`grader.checks.<module>`, the same function) on the grader's
+probes. The cell's docstring is the check's own docstring, plus a sentence naming the helpers the
+check replaces by correct stand-ins while it runs, so what the cell says it checks is what the
+check code does. Without `--write` this lists the cells that differ from their generated text
+(tests/unit/test_test_cells.py fails on any); with it, it rewrites them in `solutions/` (then
+regenerate `course/` with `python -m grader release`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+from grader.release import write_notebook
+from grader.settings import SOLUTIONS_DIR
+
+HIDDEN_CALL = re.compile(
+    r"### BEGIN HIDDEN TESTS\n"
+    r"from grader\.checks import (?P<module>\w+) as hidden_checks\n"
+    r"hidden_checks\.(?P<check>\w+)\((?P<subject>\w+)\)\n"
+    r"### END HIDDEN TESTS"
+)
+WIDTH = 100
+
+
+def _wrap(text: str, first: str) -> list[str]:
+    words, lines, line = text.split(), [], first
+    for word in words:
+        if len(line) + 1 + len(word) > WIDTH and line.strip():
+            lines.append(line)
+            line = word
+        else:
+            line = line + word if line == first else f"{line} {word}"
+    return lines + [line]
+
+
+def docstring(module: str, check: str, subject: str) -> str:
+    """The docstring of a test cell: the check's docstring, and the stand-ins it uses."""
+    checks = importlib.import_module(f"course_check.{module}")
+    summary = " ".join(getattr(checks, check).__doc__.split("\n\n")[0].split())
+    text = f"{subject}: {summary}"
+    helpers = getattr(checks, "STAND_INS", {}).get(subject, ())
+    if helpers:
+        names = " and ".join(f"`{h}`" for h in helpers)
+        text += (f" While it runs, your own {names} {'is' if len(helpers) == 1 else 'are'} replaced by a correct "
+                 "version, so a mistake there costs points only in its own tests.")
+    text += " Here on public inputs and part of the cases; grading runs every case on other inputs."
+    lines = _wrap(text, '"""')
+    return "\n".join(lines) + '"""'
+
+
+def visible_source(module: str, check: str, subject: str) -> str:
+    return (f"{docstring(module, check, subject)}\n"
+            f"from course_check import {module} as checks\n"
+            f"checks.{check}({subject})\n")
+
+
+def generated(source: str) -> str | None:
+    """The generated text of a test cell with this source (its hidden block decides), or None."""
+    found = HIDDEN_CALL.search(source)
+    if not found:
+        return None
+    return visible_source(**found.groupdict()) + "\n" + found.group(0)
+
+
+def notebooks() -> list[Path]:
+    return sorted(SOLUTIONS_DIR.glob("*/*.ipynb"))
+
+
+def differing(write: bool = False) -> list[str]:
+    """The grade_ids of test cells whose text is not the generated one (rewritten with `write`)."""
+    found = []
+    for path in notebooks():
+        nb = nbformat.read(path, as_version=4)
+        changed = False
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+                continue
+            want = generated(cell.source)
+            if want is None:
+                found.append(f"{path.parent.name}/{meta.get('grade_id')}: its hidden part is not one check call")
+            elif cell.source != want:
+                found.append(f"{path.parent.name}/{meta.get('grade_id')}")
+                cell.source, changed = want, True
+        if write and changed:
+            write_notebook(nb, path)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.test_cells", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the test cells in solutions/")
+    args = parser.parse_args(argv)
+    found = differing(write=args.write)
+    for line in found:
+        print(("rewrote " if args.write else "differs: ") + line)
+    return 0 if args.write or not found else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
