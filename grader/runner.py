@@ -85,6 +85,9 @@ def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,
     # The kernel: its name and arguments here, its environment in workspace.kernel_environment.
     c.Execute.kernel_name = KERNEL_NAME
     c.Execute.timeout = int(cell_timeout)
+    # After a cell's reply, nbgrader waits 4 s for its remaining output and then fails the cell; a
+    # long output (cut by BoundedExecute as it arrives) on a busy machine can take longer than that.
+    c.Execute.iopub_timeout = int(cell_timeout)
     # ipykernel 7 warns on stderr that its TCP sockets are unencrypted (they only listen on
     # localhost); that line would interleave with our progress output.
     c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
