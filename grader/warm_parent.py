@@ -42,7 +42,7 @@ SHM_BYTES = 16 * 2**20  # as the sandbox's own /dev/shm (grader/sandbox.py)
 
 _CLONE_NEWNS, _CLONE_NEWUTS, _CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 _CLONE_NEWPID, _CLONE_NEWNET = 0x20000000, 0x40000000
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
 _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _FRAME = struct.Struct("!I")
@@ -207,7 +207,16 @@ def _init(conn: socket.socket, request: dict) -> None:
 def _isolate(scratch_bytes: int) -> None:
     """Own scratch, /dev/shm and /proc in the new mount namespace; a new session; then no capability."""
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE, None)  # nothing we mount reaches the parent
+    # The sandbox's read-only folders that live under /tmp (a repository cloned there: its venv and
+    # lib/) would be hidden by the fresh scratch; keep a handle on each and bind it back on top.
+    kept = [(path, os.open(path, os.O_PATH)) for path in _mounts_under(SCRATCH)]
     _mount("tmpfs", SCRATCH, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={scratch_bytes},mode=1777")
+    for path, fd in kept:
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)  # a copy keeps its read-only flag
+        os.close(fd)
+        if not os.statvfs(path).f_flag & os.ST_RDONLY:
+            raise RuntimeError(f"{path} is writable in the kernel's sandbox")
     _mount("tmpfs", SHM, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={SHM_BYTES},mode=1777")
     _mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)  # shows this namespace only
     os.setsid()
@@ -220,6 +229,16 @@ def _isolate(scratch_bytes: int) -> None:
     _call("prctl", _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if any(line.split()[1].strip("0") for line in open("/proc/self/status") if line.startswith(("CapEff", "CapPrm"))):
         raise RuntimeError("capabilities are left after dropping them")
+
+
+def _mounts_under(top: str) -> list[str]:
+    """The outermost mount points strictly below `top`, from /proc/self/mountinfo."""
+    points = []
+    for line in open("/proc/self/mountinfo"):
+        point = line.split()[4].encode().decode("unicode_escape")  # octal escapes such as \040
+        if point.startswith(top.rstrip("/") + "/"):
+            points.append(point)
+    return [p for p in sorted(set(points)) if not any(p.startswith(q + "/") for q in points)]
 
 
 def _fill_scratch(request: dict) -> None:
