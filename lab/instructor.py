@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     config_dir = prepare(workspace)
     env = dict(os.environ)
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(config_dir), env.get("JUPYTER_CONFIG_PATH")]))
+    # formgrader's gradebook code starts this environment's `alembic` command when it creates a
+    # gradebook: find it even when the environment is not activated.
+    env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
     jupyter = Path(sys.executable).with_name("jupyter")
     os.chdir(workspace.root)  # formgrader also reads nbgrader_config.py from the working directory
     command = [str(jupyter), "lab", f"--ServerApp.root_dir={workspace.root}", *lab_options]
