@@ -154,9 +154,12 @@ class RemoteKernel:
             value._desc["lookup"] = name  # the name the grader asked for, not what the kernel says
         return value
 
-    def call(self, target: "Remote", args: tuple, kwargs: dict, backward: dict | None = None):
+    def call(self, target, args: tuple, kwargs: dict, backward: dict | None = None, writeback: bool = True):
+        """Call `target` (a student object, or a check's scenario) in the kernel; with `writeback`,
+        the arguments get back what the call did to them (`_write_back`)."""
         options = dict(_options.get())
         on_forbidden = options.pop("on_forbidden", None)
+        options["writeback"] = writeback
         options["grad"] = torch.is_grad_enabled()
         options["backward"] = backward if backward is not None else options.get("backward")
         options["grads"] = [(i, {n: p.grad for n, p in a.named_parameters() if p.grad is not None})
@@ -380,8 +383,8 @@ def in_kernel(scenario: Callable, *args, **kwargs):
     kernel = next((a._kernel for a in [*args, *kwargs.values()] if _isinstance(a, Remote)), None)
     if kernel is None:
         return scenario(*args, **kwargs)
-    options = {"grad": torch.is_grad_enabled(), "writeback": False}
-    return kernel.request("call", scenario, args, kwargs, options)["result"]
+    with call_options(backward=None):  # stand-ins and forbidden calls apply to the scenario as to a call
+        return kernel.call(scenario, args, kwargs, writeback=False)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ grader holds it). Two questions are answered from the text alone:
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 
 # Reaching into the interpreter or the kernel: never needed for the exercises.
@@ -166,13 +167,19 @@ def _strings(node: ast.AST) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=4)
+def _read(cells: tuple[str, ...]) -> Notebook:
+    """The notebook's reading, parsed once per submission (every check of it asks; never changed)."""
+    return Notebook(list(cells))
+
+
 def delegation(cells: list[str], name: str, forbidden: list[str], reference: str | None) -> str | None:
     """The forbidden path that the exercise `name` reaches in the notebook's text, or None.
 
     `forbidden` are dotted paths (`torch.nn.functional.layer_norm`); `reference` is the name of the
     same component in the course library (any `transformer_reference...<reference>` is refused).
     """
-    nb = Notebook(cells)
+    nb = _read(tuple(cells))
     last_names = {path.rpartition(".")[2]: path for path in forbidden}
     if reference:
         last_names.setdefault(reference, f"the course's reference transformer_reference.{reference}")
@@ -249,7 +256,7 @@ def delegation(cells: list[str], name: str, forbidden: list[str], reference: str
 
 def tampering(cells: list[str]) -> str | None:
     """A description of the first place where the notebook reaches into the machinery, or None."""
-    nb = Notebook(cells)
+    nb = _read(tuple(cells))
     for number, tree in enumerate(nb.trees, start=1):
         for node in ast.walk(tree):
             what = None

@@ -290,10 +290,37 @@ def _forbidden(subject: str, reference: str | None) -> list[tuple[str, object]]:
     return found
 
 
+_reference_cache: tuple[int, list[types.ModuleType]] = (-1, [])
+
+
 def _reference_modules() -> list[types.ModuleType]:
+    """The submodules of transformer_reference imported so far (a new one can only grow sys.modules)."""
+    global _reference_cache
     import sys
 
-    return [m for name, m in list(sys.modules.items()) if name.startswith("transformer_reference.") and m is not None]
+    if _reference_cache[0] != len(sys.modules):
+        found = [m for name, m in list(sys.modules.items()) if name.startswith("transformer_reference.") and m is not None]
+        _reference_cache = (len(sys.modules), found)
+    return _reference_cache[1]
+
+
+_aliases_cache: tuple[tuple, dict[int, list[tuple[object, str]]]] = ((), {})
+
+
+def _aliases(target) -> list[tuple[object, str]]:
+    """Every (owner, name) under which a module or class of `_alias_owners()` exposes `target`.
+
+    Indexed once per set of owners (scanning torch's namespaces for every check took seconds
+    per notebook); an entry is used only while it still holds `target`."""
+    global _aliases_cache
+    owners = (transformer_reference, *_reference_modules(), torch, torch.nn.functional, torch.special, torch.Tensor)
+    if _aliases_cache[0] != owners:
+        index: dict[int, list[tuple[object, str]]] = {}
+        for owner in owners:
+            for name, value in list(vars(owner).items()):
+                index.setdefault(id(value), []).append((owner, name))
+        _aliases_cache = (owners, index)
+    return [(owner, name) for owner, name in _aliases_cache[1].get(id(target), []) if vars(owner).get(name) is target]
 
 
 def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -464,14 +491,10 @@ def no_delegation(exercise: str, subject: str, reference: str | None = None):
                 patches.append((target, "forward", forward))
                 setattr(target, "forward", recorder(path, forward))
             continue
-        # Every module (and class) that exposes the same object under any name.
-        owners = [transformer_reference, *_reference_modules(), torch, torch.nn.functional, torch.special, torch.Tensor]
-        for owner in owners:
-            for name, value in list(vars(owner).items()):
-                if value is target:
-                    patches.append((owner, name, value))
-                    with contextlib.suppress(AttributeError, TypeError):
-                        setattr(owner, name, recorder(path, value))
+        for owner, name in _aliases(target):  # every module (and class) that exposes it under any name
+            patches.append((owner, name, target))
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(owner, name, recorder(path, target))
     try:
         # Calls into a student's kernel are watched there too (a second signal; static.py is the first).
         with seams.call_options(forbid=_forbidden_paths(subject, reference), on_forbidden=calls.append):
