@@ -35,6 +35,7 @@ import torch
 
 from grader.boundary import kernel_agent
 from grader.boundary.kernel_agent import MIME, REF, decode
+from grader.boundary.line import LineError
 
 AGENT_SOURCE = Path(kernel_agent.__file__).read_text()
 AGENT_NAME = "_transformer_course_agent"
@@ -90,8 +91,12 @@ def pickled(value) -> bytes:
 class RemoteKernel:
     """One grading kernel, seen from the trusted side."""
 
-    def __init__(self, run: Callable[[str], list[dict]]):
+    def __init__(self, run: Callable[[str], list[dict]], open_line: Callable[[], object] | None = None):
         self._run = run  # code -> the outputs it produced (nbformat output dicts)
+        # () -> a direct line to the installed agent (line.AgentLine), or None: requests then go as
+        # cells through `run`. Opened at the first request, again after a line was lost.
+        self._open_line = open_line
+        self._line = None
         self.installed = False
         self._proxies: dict[int, Remote] = {}
         self._shipped: dict[int, tuple[object, int]] = {}  # id(check function or class) -> (it, kernel handle)
@@ -113,16 +118,7 @@ class RemoteKernel:
     def request(self, op: str, *args):
         if op not in ("lookup", "getattr", "keep"):
             self.generation += 1
-        payload = base64.b64encode(pickled((op, args if op == "keep" else self._refs(args)))).decode()
-        outputs = self._run(f"__import__('sys').modules[{AGENT_NAME!r}].AGENT.serve({payload!r})")
-        answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
-        if not answers:
-            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
-            why = f" ({errors[0][:200]})" if errors else ""
-            raise KernelAnswerError(f"your kernel gave no answer to the grader{why}; it may have died, hung or been altered")
-        text = answers[-1]["data"][MIME]
-        if len(text) > MAX_ANSWER_BYTES:
-            raise KernelAnswerError(f"your code returned {len(text) / 2**20:.0f} MB of data; results this large are not graded")
+        text = self._ask(pickled((op, args if op == "keep" else self._refs(args))))
         try:
             answer = json.loads(text)
             if type(answer) is not dict:
@@ -132,6 +128,35 @@ class RemoteKernel:
         except (ValueError, KeyError, TypeError) as err:
             raise KernelAnswerError(f"your kernel's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from None
         raise _exception(answer)
+
+    def _ask(self, payload: bytes) -> str:
+        """The agent's answer (JSON text) to one request: over the line if one is open, else in a cell."""
+        if self._line is None and self._open_line is not None:
+            self._line = self._open_line()
+            if self._line is None:  # the agent cannot listen: cells from now on
+                self._open_line = None
+        if self._line is not None:
+            try:
+                return self._line.ask(payload, MAX_ANSWER_BYTES)
+            except LineError as error:
+                self._line = None
+                raise KernelAnswerError(str(error)) from None
+        outputs = self._run(f"__import__('sys').modules[{AGENT_NAME!r}].AGENT.serve({base64.b64encode(payload).decode()!r})")
+        answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
+        if not answers:
+            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
+            why = f" ({errors[0][:200]})" if errors else ""
+            raise KernelAnswerError(f"your kernel gave no answer to the grader{why}; it may have died, hung or been altered")
+        text = answers[-1]["data"][MIME]
+        if len(text) > MAX_ANSWER_BYTES:
+            raise KernelAnswerError(f"your code returned {len(text) / 2**20:.0f} MB of data; results this large are not graded")
+        return text
+
+    def close(self) -> None:
+        """Hang up the line, if one is open (the kernel can then run cells again)."""
+        if self._line is not None:
+            line, self._line = self._line, None
+            line.close()
 
     def _proxy(self, desc: dict) -> "Remote":
         """One proxy per kernel object, so `is` and `id()` mean the same on both sides; it always

@@ -20,6 +20,7 @@ The hidden source is put back afterwards, so the graded notebook reads as before
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -33,6 +34,7 @@ from nbgrader.utils import is_grade, is_solution
 
 from grader.boundary import static
 from grader.boundary.kernel_agent import MIME
+from grader.boundary.line import AgentLine
 from grader.boundary.remote import KernelAnswerError, RemoteKernel, submission
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
@@ -181,15 +183,18 @@ class TrustedExecute(BoundedExecute):
     def judge(self, hidden: dict[int, str], code: list[str]) -> None:
         """Run every hidden block here, against the kernel's objects; fill `self.verdicts`."""
         names = {index: self.nb.cells[index].metadata.nbgrader.get("grade_id") for index in hidden}
-        self.verdicts = judge(hidden, code, self.run_code, names, self.log)
+        self.verdicts = judge(hidden, code, self.run_code, names, self.log, open_line=lambda: AgentLine.open(self, self.log))
 
 
-def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], log) -> dict[int, str | None]:
+def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], log,
+          open_line=None) -> dict[int, str | None]:
     """The verdict of every hidden block (cell index -> failure message, None when it passed).
 
     `hidden` maps test cells to their hidden source, `code` is the submitted notebook's code (for
     the static reading), `run(code) -> outputs` runs code in the student's kernel after the
-    notebook has run there, and `names` gives each cell's grade id for tracebacks.
+    notebook has run there, and `names` gives each cell's grade id for tracebacks. `open_line`
+    opens a direct line to the agent once it is installed (line.py); without one, every request
+    is a cell run through `run`.
     """
     tampered = static.tampering(code)
     if tampered:
@@ -197,10 +202,10 @@ def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], l
                    "grader's calls see, so no test of this notebook can be graded. Remove it and resubmit.")
         return {index: message for index in hidden}
     verdicts: dict[int, str | None] = {}
-    kernel = RemoteKernel(run)
+    kernel = RemoteKernel(run, open_line)
     started = time.monotonic()
     dead = None
-    with submission(code):
+    with submission(code), contextlib.closing(kernel):
         for index, source in hidden.items():
             if dead:
                 verdicts[index] = dead
