@@ -42,6 +42,8 @@ GRADED = {
     "loop_forever": 2,  # `double` loops forever: interrupted after --timeout; square's 2 points stay
     "memory_hog": 2,  # `double` allocates 16 GiB: MemoryError, double undefined, square still right
     "chatty": 3,  # `double` prints a million lines, then is correct
+    "hangs_when_graded": 2,  # `double` answers the visible test, then loops in the grader's calls: interrupted
+    "floods_when_graded": 3,  # `double` prints 50 MB lines in the grader's calls and is correct
     "deleted_test": 3,  # test_double_values deleted: nbgrader puts it back and runs it
     "duplicated": 3,  # the solution and test cells of `square` duplicated (same grade ids twice)
     "other_kernel": 3,  # kernelspec python3 / "Some Other Kernel"
@@ -93,6 +95,10 @@ def batch(tmp_path_factory):
     _variant(correct, at("memory_hog"), _set("double", "hog = b'x' * (16 * 2**30)\ndef double(x):\n    return 2 * x"))
     _variant(correct, at("chatty"), _set("double", "for block in range(1000):\n    print('\\n'.join(str(1000 * block + i) for i in range(1000)))\n"
                                                   "def double(x):\n    return 2 * x"))
+    _variant(correct, at("hangs_when_graded"), _set("double", "def double(x):\n    if x == 2:\n        return 4\n"
+                                                              "    while True:\n        pass"))
+    _variant(correct, at("floods_when_graded"), _set("double", "def double(x):\n    if x != 2:\n"
+                                                               "        print('x' * 50_000_000)\n    return 2 * x"))
     _variant(correct, at("kills_kernel"), _set("double", "import os\nos._exit(1)"))
     # Ignores the interrupt nbgrader sends after --timeout: nbgrader gives up on the notebook.
     _variant(correct, at("hangs"), _set("double", "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
@@ -225,6 +231,21 @@ def test_slow_notebook_hits_the_notebook_time_limit(batch):
     line = _reason(batch["runs"][0], "/slow/")
     assert "notebook time limit of 25 s" in line and "--notebook-timeout" in line
     assert not (batch["ws"] / "autograded" / "slow" / TOY).exists()
+
+
+def test_hidden_check_call_past_the_timeout_is_interrupted(batch):
+    run = batch["runs"][0]
+    assert run["cells"][("hangs_when_graded", "test_double_values")] == 0
+    assert run["cells"][("hangs_when_graded", "test_square_values")] == 2  # the kernel still answers afterwards
+    nb = nbformat.read(batch["ws"] / "autograded" / "hangs_when_graded" / TOY / NB, as_version=4)
+    messages = [o.get("evalue", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert any(f"time limit of {CELL_TIMEOUT} s" in m for m in messages), messages
+
+
+def test_output_of_the_grader_s_calls_is_dropped(batch):
+    run = batch["runs"][0]
+    assert _scores(run)["floods_when_graded"] == 3
+    assert (batch["ws"] / "autograded" / "floods_when_graded" / TOY / NB).stat().st_size < 200_000
 
 
 def test_memory_hog_is_capped(batch):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nbformat
+import pytest
 
 from grader.workspace import kernel_environment
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TOY_SOURCE, KERNEL_PATH = FIXTURES / "solutions", FIXTURES / "kernel_path"
 
 
 def test_grading_kernel_caps_memory_and_renders_no_figures(tmp_path):
@@ -31,3 +37,33 @@ def test_grading_kernel_caps_memory_and_renders_no_figures(tmp_path):
     assert outputs[1] == []  # nothing rendered, no "cannot be shown" warning on stderr
     assert [o.output_type for o in outputs[2]] == ["execute_result"]  # the AxesImage repr, no PNG
     assert outputs[3][0].text.strip() == "0 agg"
+
+
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["tcp", "sandbox-ipc"])
+def test_trusted_verdicts_ask_the_agent_over_its_line(tmp_path, monkeypatch, sandboxed):
+    """The hidden checks' requests travel over the agent's own socket (grader/boundary/line.py):
+    the only cell the grader runs after the notebook installs the agent; verdicts are as before."""
+    from traitlets.config import Config
+
+    from grader.boundary.verdicts import TrustedExecute
+    from grader.sandbox import Sandbox
+    from grader.settings import KERNEL_NAME
+
+    monkeypatch.syspath_prepend(str(KERNEL_PATH))  # the toy's hidden checks, imported here
+    ran = []
+
+    class Counting(TrustedExecute):
+        def run_code(self, source):
+            ran.append(source)
+            return super().run_code(source)
+
+    config = Config()
+    if sandboxed:
+        Sandbox().configure(config)
+    nb = nbformat.read(TOY_SOURCE / "00_toy" / "00_toy.ipynb", as_version=4)
+    wrong = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square")
+    wrong.source = "def square(x):\n    return x * x if x == 3 else x + x"
+    executor = Counting(config=config, kernel_name=KERNEL_NAME, timeout=60, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert list(executor.verdicts.values()) == [None, "square gave a wrong value for a hidden input: return x * x"]
+    assert len(ran) == 1 and "Agent(" in ran[0], ran  # installing the agent; every request went over the line
