@@ -47,8 +47,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from queue import Empty
+
 from jupyter_client import AsyncKernelManager
-from traitlets import Dict, List, Unicode
+from jupyter_client.asynchronous import AsyncKernelClient
+from traitlets import Dict, List, Type, Unicode
 from traitlets.config import Config
 
 from grader.settings import REPO_ROOT, SOLUTIONS_DIR, GraderError
@@ -315,8 +318,39 @@ def copy_folder(source: Path | None, target: Path, budget: int) -> None:
         shutil.copyfile(path, into)
 
 
+class ReadyClient(AsyncKernelClient):
+    """jupyter_client's kernel client without a pause: `wait_for_ready` ends as soon as the kernel has
+    answered kernel_info on shell and iopub, where jupyter_client then waits for 0.2 s of silence
+    on iopub (a fifth of a second of every graded notebook). Nothing is lost: nbclient reads only
+    the messages whose parent is a request of its own."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                pass
+            else:
+                if reply["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.iopub_channel.get_msg(timeout=0.2)  # iopub is connected too
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager that starts its kernel inside bubblewrap, talking over ZMQ ipc sockets."""
+
+    client_factory = Type(ReadyClient, klass=AsyncKernelClient)
 
     sandbox = Dict(help="the Sandbox's fields (Sandbox.configure sets them)").tag(config=True)
     forbidden = List(Unicode(), help="folders that must never be visible to the kernel (the workspace)").tag(config=True)

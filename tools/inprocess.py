@@ -9,7 +9,7 @@ forks a child per notebook; the child runs the notebook's cells in a real IPytho
 kernel's own executor, with the grading kernel's start-up file) and judges the hidden tests with
 `verdicts.judge`, the code `TrustedExecute` runs: the hidden blocks call the student's objects
 through `RemoteKernel` proxies and the kernel agent exactly as in grading. Only the transport
-differs: the agent's answers are captured from the shell instead of arriving over ZMQ.
+differs: a request is handed to the agent in this process (`DirectLine`) instead of a socket.
 
 What it does not have, so what must still go through real kernels (tools/corpus.py does):
 no sandbox and no process boundary between the judge and the notebook (a notebook that patches
@@ -89,6 +89,30 @@ class Shell:
         return outputs
 
 
+class DirectLine:
+    """The in-process twin of grader/boundary/line.py's AgentLine: a request goes straight to the
+    agent the judge installed in this process (no cell per request), its output dropped."""
+
+    def __init__(self):
+        from grader.boundary.remote import AGENT_NAME
+
+        self.agent = sys.modules[AGENT_NAME].AGENT
+
+    def ask(self, request: bytes, limit: int) -> str:
+        import contextlib
+
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            answer = self.agent.answer(request)
+        if len(answer) > limit:
+            from grader.boundary.line import LineError
+
+            raise LineError(f"your code returned more than {limit // 2**20} MB of data; results this large are not graded")
+        return answer.decode()
+
+    def close(self) -> None:
+        pass
+
+
 def with_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """`nb` with every test cell as the instructor's `source` notebook has it, hidden tests included
     (what nbgrader's OverwriteCells does before grading)."""
@@ -120,7 +144,8 @@ def run_notebook(nb: nbformat.NotebookNode, hidden: bool = True, only: str | Non
             cells.append((index, Cell(cell.metadata.nbgrader["grade_id"], float(cell.metadata.nbgrader.get("points", 0)), error, None)))
     if hidden:
         names = {index: cell.grade_id for index, cell in cells}
-        verdicts = judge({index: hidden_blocks[index] for index in names}, code, shell.run, names, logging.getLogger("tools.inprocess"))
+        verdicts = judge({index: hidden_blocks[index] for index in names}, code, shell.run, names,
+                         logging.getLogger("tools.inprocess"), open_line=DirectLine)
         for index, cell in cells:
             cell.hidden = verdicts.get(index)
     return [cell for _, cell in cells]

@@ -190,3 +190,30 @@ def test_a_module_brings_its_layers_along_until_student_code_runs_again():
                          cwd=Path(__file__).resolve().parents[2])
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "(4, 4) True 0 (8, 4) the property", run.stdout
+
+
+def test_line_frames_arrive_whole_and_oversized_ones_are_refused():
+    """The agent's line (grader/boundary/line.py) reads length-prefixed frames: whole, split or
+    empty; a frame over the limit is refused before it is read; a cut one is an error."""
+    import socket
+    import threading
+
+    from grader.boundary.kernel_agent import receive, send
+
+    a, b = socket.socketpair()
+    big = bytes(range(256)) * 20_000  # 5 MB: arrives in many chunks
+    writer = threading.Thread(target=lambda: [send(a, data) for data in (b"", b"hello", big)])
+    writer.start()
+    assert receive(b) == b"" and receive(b) == b"hello" and receive(b) == big
+    writer.join()
+    send(a, b"x" * 100)
+    with pytest.raises(ValueError):
+        receive(b, limit=99)
+    c, d = socket.socketpair()
+    c.sendall((10).to_bytes(8, "big") + b"cut")
+    c.close()
+    with pytest.raises(ConnectionError):
+        receive(d)
+    e, f = socket.socketpair()
+    e.close()
+    assert receive(f) is None  # closed between frames: the other side is done
