@@ -138,25 +138,47 @@ def grade(submissions: Path, workspace: Path, out: Path, workers: int) -> Cells:
     return cells
 
 
-def judge_in_process(submissions: Path, students: dict[str, str | None], work_dir: Path,
-                     workers: int) -> tuple[Cells, dict[str, str]]:
+def judge_in_process(submissions: Path, students: dict[str, str | None], work_dir: Path, workers: int,
+                     variants: list[Variant]) -> tuple[Cells, dict[str, str]]:
     """Judge these students' submissions in-process, each on the test cells its value names (None:
-    all); return their cells and, per student, why it has none."""
-    sources = {}
-    paths = {}
+    all); return their cells and, per student, why it has none.
+
+    A variant differs from its assignment's reference in its exercise's cell only: the variants of
+    one exercise are judged together (inprocess.run_variants: the reference's cells before that
+    one run once for all of them); the other notebooks (reference, blank release) one by one."""
+    by_student = {v.student: v for v in variants}
+    sources: dict[str, nbformat.NotebookNode] = {}
+    bases: dict[str, tuple[Path, dict[str, int]]] = {}  # assignment -> its reference with tests, exercise cells
+    paths: dict[str, str] = {}  # notebook judged on its own -> student
+    groups: dict[str, dict] = {}
     for folder in (submissions / student for student in students):
         (notebook,) = folder.glob("*/*.ipynb")
         assignment = notebook.parent.name
         if assignment not in sources:
             sources[assignment] = nbformat.read(SOLUTIONS_DIR / assignment / notebook.name, as_version=4)
-        path = work_dir / f"{folder.name}.ipynb"
-        nbformat.write(inprocess.with_tests(nbformat.read(notebook, as_version=4), sources[assignment]), path)
-        paths[str(path)] = folder.name
-    results = inprocess.run_in_subprocess({Path(p): students[student] for p, student in paths.items()}, workers)
+        variant = by_student.get(folder.name)
+        if variant is None:
+            path = work_dir / f"{folder.name}.ipynb"
+            nbformat.write(inprocess.with_tests(nbformat.read(notebook, as_version=4), sources[assignment]), path)
+            paths[str(path)] = folder.name
+            continue
+        if assignment not in bases:
+            reference = submissions / f"{assignment}.{REFERENCE}" / assignment / notebook.name
+            base = inprocess.with_tests(nbformat.read(reference, as_version=4), sources[assignment])
+            nbformat.write(base, work_dir / f"{assignment}.base.ipynb")
+            bases[assignment] = (work_dir / f"{assignment}.base.ipynb", {
+                c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(base.cells)
+                if c.metadata.get("nbgrader", {}).get("solution")})
+        base_path, exercises = bases[assignment]
+        group = groups.setdefault(f"{assignment}/{variant.exercise}", {"base": str(base_path), "variants": {}})
+        group["variants"][folder.name] = [exercises[variant.exercise], without_markers(variant.source), students[folder.name]]
+    results = inprocess.run_in_subprocess({Path(p): students[student] for p, student in paths.items()}, workers,
+                                          variants=groups)
     cells: Cells = {}
     failures: dict[str, str] = {}
-    for path, student in paths.items():
-        result = results.get(path, "no result")
+    keys = {student: path for path, student in paths.items()}
+    for student in students:
+        result = results.get(keys.get(student, student), "no result")
         if isinstance(result, str):
             failures[student] = result
         else:
@@ -286,7 +308,7 @@ def run(assignments: list[str] | None, workers: int, work_dir: Path, all_in_kern
     # (the sampled ones in full, to compare with their kernel grades).
     own = {v.student: f"test_{v.exercise}" for v in variants if v.verdict in ("wrong", "delegates")}
     jobs = {s: None if s in sample else own.get(s) for s in students if s not in cheats}
-    cells, failures = judge_in_process(submissions, jobs, in_process_dir, workers)
+    cells, failures = judge_in_process(submissions, jobs, in_process_dir, workers, variants)
     kernel_cells = grade(kernel_dir, work_dir / "workspace", work_dir / "report", workers)
     disagreements = []
     for student in sorted(sample - cheats):

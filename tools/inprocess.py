@@ -124,37 +124,82 @@ def with_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> nbfo
     return nb
 
 
+class _Run:
+    """One notebook run in this process's shell, cell by cell, then judged (`run_notebook`)."""
+
+    def __init__(self):
+        self.shell = Shell()
+        self.tests: list[tuple[int, Cell]] = []  # every test cell run so far, with what its visible part raised
+        self.hidden: dict[int, str] = {}
+        self.code: list[str] = []
+
+    def step(self, index: int, cell, source: str | None = None) -> None:
+        """Run cell `index` of the notebook (with `source` instead of its own, for a variant)."""
+        if cell.cell_type != "code":
+            return
+        source = cell.source if source is None else source
+        if is_test_cell(cell):
+            source, self.hidden[index] = split_hidden(source)
+        self.code.append(source)
+        outputs = self.shell.run(source)
+        if index in self.hidden:
+            error = next((f"{o['ename']}: {o['evalue']}" for o in outputs if o["output_type"] == "error"), None)
+            self.tests.append((index, Cell(cell.metadata.nbgrader["grade_id"], float(cell.metadata.nbgrader.get("points", 0)), error, None)))
+
+    def finish(self, hidden: bool, only: str | None) -> list[Cell]:
+        """Score the test cells whose grade id starts with `only` (all: None), judging their hidden parts."""
+        import logging
+
+        cells = [(index, copy.copy(cell)) for index, cell in self.tests if cell.grade_id.startswith(only or "")]
+        if hidden:
+            names = {index: cell.grade_id for index, cell in cells}
+            verdicts = judge({index: self.hidden[index] for index in names}, self.code, self.shell.run, names,
+                             logging.getLogger("tools.inprocess"), open_line=DirectLine)
+            for index, cell in cells:
+                cell.hidden = verdicts.get(index)
+        return [cell for _, cell in cells]
+
+
 def run_notebook(nb: nbformat.NotebookNode, hidden: bool = True, only: str | None = None) -> list[Cell]:
     """Run `nb` in this process (a fresh child of the warm parent) and score its test cells; with
     `only`, score just the test cells whose grade id starts with it (every cell still runs)."""
-    import logging
-
-    shell = Shell()
-    cells, hidden_blocks, code = [], {}, []
+    run = _Run()
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        source = cell.source
-        if is_test_cell(cell):
-            source, hidden_blocks[index] = split_hidden(source)
-        code.append(source)
-        outputs = shell.run(source)
-        if index in hidden_blocks and cell.metadata.nbgrader["grade_id"].startswith(only or ""):
-            error = next((f"{o['ename']}: {o['evalue']}" for o in outputs if o["output_type"] == "error"), None)
-            cells.append((index, Cell(cell.metadata.nbgrader["grade_id"], float(cell.metadata.nbgrader.get("points", 0)), error, None)))
-    if hidden:
-        names = {index: cell.grade_id for index, cell in cells}
-        verdicts = judge({index: hidden_blocks[index] for index in names}, code, shell.run, names,
-                         logging.getLogger("tools.inprocess"), open_line=DirectLine)
-        for index, cell in cells:
-            cell.hidden = verdicts.get(index)
-    return [cell for _, cell in cells]
+        run.step(index, cell)
+    return run.finish(hidden, only)
+
+
+def run_variants(base: nbformat.NotebookNode, variants: dict[str, tuple[int, str, str | None]], hidden: bool = True,
+                 timeout: float = NOTEBOOK_TIMEOUT) -> dict[str, list[Cell] | str]:
+    """Judge notebooks that differ from `base` in one cell each, `{key: (cell index, its source, only)}`,
+    as `run_notebook` would judge each, without running their shared beginning again: `base` runs
+    here cell by cell, and at a variant's cell a child is forked that runs the variant's source and
+    the rest of the notebook, then is judged."""
+    run = _Run()
+    at: dict[int, list[tuple[str, str, str | None]]] = {}
+    for key, (index, source, only) in variants.items():
+        at.setdefault(index, []).append((key, source, only))
+    results: dict[str, list[Cell] | str] = {}
+    for index, cell in enumerate(base.cells):
+        for key, source, only in at.get(index, []):
+
+            def variant(source=source, only=only, index=index):
+                run.step(index, base.cells[index], source)
+                for later in range(index + 1, len(base.cells)):
+                    run.step(later, base.cells[later])
+                return [asdict(c) for c in run.finish(hidden, only)]
+
+            done = _schedule([(key, variant, timeout)], 1, leader=False)[key]
+            results[key] = done if isinstance(done, str) else [Cell(**c) for c in done]
+        run.step(index, cell)
+    return results
 
 
 def run_in_subprocess(jobs: dict[Path, str | None], workers: int, hidden: bool = True,
-                      timeout: float = NOTEBOOK_TIMEOUT) -> dict[str, list[Cell] | str]:
-    """`run_many` on notebook files, each with its `only`, from a fresh interpreter (keys: the
-    paths as given).
+                      timeout: float = NOTEBOOK_TIMEOUT, variants: dict[str, dict] | None = None) -> dict[str, list[Cell] | str]:
+    """`run_many` on notebook files, each with its `only`, and `run_variants` on groups of variants
+    (`{group: {"base": path, "variants": {key: [cell index, source, only]}}}`), from a fresh
+    interpreter (keys: the paths as given, and the variants' keys).
 
     The caller may have run torch with a thread pool (a test process has); children forked from
     it could inherit a pool that is not fork-safe, so the warm parent is a new process."""
@@ -163,13 +208,17 @@ def run_in_subprocess(jobs: dict[Path, str | None], workers: int, hidden: bool =
         jobs_file.write_text(json.dumps({str(path): only for path, only in jobs.items()}))
         command = [sys.executable, "-m", "tools.inprocess", "--workers", str(workers), "--json", str(out),
                    "--timeout", str(timeout), "--jobs", str(jobs_file)]
+        if variants:
+            (Path(tmp) / "variants.json").write_text(json.dumps(variants))
+            command += ["--variants", str(Path(tmp) / "variants.json")]
         subprocess.run(command + ([] if hidden else ["--visible-only"]), check=True, cwd=REPO_ROOT)
         data = json.loads(out.read_text())
     return {key: value if isinstance(value, str) else [Cell(**c) for c in value] for key, value in data.items()}
 
 
-def _child(nb: nbformat.NotebookNode, hidden: bool, only: str | None, out: int) -> None:
-    """Body of a forked child: become a fresh process, run the notebook, report as JSON, exit."""
+def _fresh_process() -> None:
+    """In a forked child: what a new grading process would have (its own random seeds, nbgrader's
+    environment variable, a scratch working folder)."""
     import random
 
     import numpy as np
@@ -181,20 +230,15 @@ def _child(nb: nbformat.NotebookNode, hidden: bool, only: str | None, out: int) 
     torch.manual_seed(seed)
     os.environ["NBGRADER_EXECUTION"] = "autograde"  # what nbgrader tells a grading kernel
     os.chdir(tempfile.mkdtemp(prefix="inprocess-"))
-    try:
-        payload = {"cells": [asdict(c) for c in run_notebook(nb, hidden, only)]}
-    except BaseException as err:  # noqa: BLE001 - reported to the parent, which decides
-        payload = {"error": f"{type(err).__name__}: {err}"}
-    data = json.dumps(payload).encode()
-    with os.fdopen(out, "wb") as pipe:
-        pipe.write(data)
-    os._exit(0)
 
 
 def run_many(notebooks: dict[str, nbformat.NotebookNode], workers: int = 2, hidden: bool = True,
              timeout: float = NOTEBOOK_TIMEOUT, only: dict[str, str | None] | None = None,
-             progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, list[Cell] | str]:
-    """Run every notebook in its own forked child, `workers` at a time (`only`: see run_notebook).
+             progress: Callable[[int, int], None] = lambda done, total: None,
+             variants: dict[str, tuple[nbformat.NotebookNode, dict]] | None = None) -> dict[str, list[Cell] | str]:
+    """Run every notebook in its own forked child, `workers` at a time (`only`: see run_notebook),
+    and every group of `variants` (`{group: (base, {key: (index, source, only)})}`, see run_variants)
+    in a child of its own, largest groups first.
 
     Returns {key: [Cell, ...]} or {key: "why it has no result"} (crashed, timed out).
     """
@@ -202,21 +246,60 @@ def run_many(notebooks: dict[str, nbformat.NotebookNode], workers: int = 2, hidd
     import torch  # noqa: F401
     import grader.checks  # noqa: F401  (and with it the course_check modules the hidden blocks use)
 
-    pending = list(notebooks.items())
-    running: dict[int, tuple[str, int, float, bytearray]] = {}  # pid -> key, fd, started, data
+    jobs: list[tuple[str, Callable[[], object], float]] = []
+    for group, (base, members) in sorted((variants or {}).items(), key=lambda item: -len(item[1][1])):
+        def judged(base=base, members=members):
+            _fresh_process()
+            return {key: cells if isinstance(cells, str) else [asdict(c) for c in cells]
+                    for key, cells in run_variants(base, members, hidden, timeout).items()}
+        jobs.append((f"\0group {group}", judged, timeout * (1 + len(members))))
+    for key, nb in notebooks.items():
+        def notebook(nb=nb, key=key):
+            _fresh_process()
+            return [asdict(c) for c in run_notebook(nb, hidden, (only or {}).get(key))]
+        jobs.append((key, notebook, timeout))
+    total = len(notebooks) + sum(len(members) for _, members in (variants or {}).values())
+    done = 0
+
+    def count(key: str, payload) -> None:
+        nonlocal done
+        done += len(payload) if key.startswith("\0group") and isinstance(payload, dict) else 1
+        progress(done, total)
+
     results: dict[str, list[Cell] | str] = {}
+    for key, payload in _schedule(jobs, workers, finished=count).items():
+        if not key.startswith("\0group"):
+            results[key] = payload if isinstance(payload, str) else [Cell(**c) for c in payload]
+            continue
+        members = variants[key.removeprefix("\0group ")][1]
+        for member in members:
+            value = payload.get(member, "no result") if isinstance(payload, dict) else f"its group {payload}"
+            results[member] = value if isinstance(value, str) else [Cell(**c) for c in value]
+    return results
+
+
+def _schedule(jobs: list[tuple[str, Callable[[], object], float]], workers: int, leader: bool = True,
+              finished: Callable[[str, object], None] = lambda key, payload: None) -> dict[str, object]:
+    """Run each job `(key, function, seconds)` in a forked child, `workers` at a time, killing one that
+    runs longer than its seconds; {key: the function's JSON result, or why there is none}. With
+    `leader`, each child leads a process group of its own (killed with everything it started);
+    else it stays in this process's group, which is killed with it."""
+    pending = list(jobs)
+    running: dict[int, tuple[str, int, float, bytearray, float]] = {}  # pid -> key, fd, deadline, data, seconds
+    results: dict[str, object] = {}
     selector = selectors.DefaultSelector()
     while pending or running:
         while pending and len(running) < workers:
-            key, nb = pending.pop(0)
+            key, work, seconds = pending.pop(0)
             read, write = os.pipe()
             pid = os.fork()
             if pid == 0:
                 os.close(read)
-                os.setpgid(0, 0)
-                _child(nb, hidden, (only or {}).get(key), write)
+                if leader:
+                    os.setpgid(0, 0)
+                _child(work, write)
             os.close(write)
-            running[pid] = (key, read, time.monotonic(), bytearray())
+            running[pid] = (key, read, time.monotonic() + seconds, bytearray(), seconds)
             selector.register(read, selectors.EVENT_READ, pid)
         for event, _ in selector.select(timeout=1.0):
             pid = event.data
@@ -226,28 +309,40 @@ def run_many(notebooks: dict[str, nbformat.NotebookNode], workers: int = 2, hidd
                 continue
             selector.unregister(event.fd)
             os.close(event.fd)
-            key, _, _, data = running.pop(pid)
+            key, _, _, data, _ = running.pop(pid)
             _, status = os.waitpid(pid, 0)
             results[key] = _result(data, status)
-            progress(len(results), len(notebooks))
-        for pid, (key, fd, started, _) in list(running.items()):
-            if time.monotonic() - started > timeout:
+            finished(key, results[key])
+        for pid, (key, fd, deadline, _, seconds) in list(running.items()):
+            if time.monotonic() > deadline:
                 _kill(pid)
                 selector.unregister(fd)
                 os.close(fd)
                 running.pop(pid)
-                results[key] = f"did not finish within {timeout:.0f} s"
-                progress(len(results), len(notebooks))
+                results[key] = f"did not finish within {seconds:.0f} s"
+                finished(key, results[key])
     return results
 
 
-def _result(data: bytearray, status: int) -> list[Cell] | str:
+def _child(work: Callable[[], object], out: int) -> None:
+    """Body of a forked child: run `work`, report its result as JSON, exit."""
+    try:
+        payload = {"result": work()}
+    except BaseException as err:  # noqa: BLE001 - reported to the parent, which decides
+        payload = {"error": f"{type(err).__name__}: {err}"}
+    data = json.dumps(payload).encode()
+    with os.fdopen(out, "wb") as pipe:
+        pipe.write(data)
+    os._exit(0)
+
+
+def _result(data: bytearray, status: int) -> object:
     if not data:
         return f"the notebook's process died ({_status(status)})"
     payload = json.loads(data)
     if "error" in payload:
         return f"could not be run: {payload['error'][:300]}"
-    return [Cell(**cell) for cell in payload["cells"]]
+    return payload["result"]
 
 
 def _status(status: int) -> str:
@@ -257,10 +352,12 @@ def _status(status: int) -> str:
 
 
 def _kill(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """Kill a child and, if it leads one, its process group."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     os.waitpid(pid, 0)
 
 
@@ -277,13 +374,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--visible-only", action="store_true", help="run the visible tests only (no hidden checks)")
     parser.add_argument("--timeout", type=float, default=NOTEBOOK_TIMEOUT, help="seconds per notebook")
+    parser.add_argument("--variants", type=Path, help="a JSON file {group: {\"base\": notebook, \"variants\": "
+                        "{key: [cell index, source, only or null]}}}: notebooks that differ from the base in one cell each")
     parser.add_argument("--json", type=Path, help="write {notebook: [cell, ...] or reason} here instead of printing")
     args = parser.parse_args(argv)
     jobs = json.loads(args.jobs.read_text()) if args.jobs else {str(p): args.only for p in args.notebooks}
-    if not jobs:
-        parser.error("name at least one notebook (or --jobs)")
+    groups = json.loads(args.variants.read_text()) if args.variants else {}
+    if not jobs and not groups:
+        parser.error("name at least one notebook (or --jobs, --variants)")
+    variants = {group: (nbformat.read(spec["base"], as_version=4), {key: tuple(v) for key, v in spec["variants"].items()})
+                for group, spec in groups.items()}
     results = run_many({path: nbformat.read(path, as_version=4) for path in jobs}, workers=args.workers,
-                       hidden=not args.visible_only, timeout=args.timeout, only=jobs, progress=_say_progress)
+                       hidden=not args.visible_only, timeout=args.timeout, only=jobs, progress=_say_progress,
+                       variants=variants)
     if args.json:
         args.json.write_text(json.dumps({key: cells if isinstance(cells, str) else [asdict(c) for c in cells]
                                          for key, cells in results.items()}))

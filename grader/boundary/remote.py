@@ -153,10 +153,12 @@ class RemoteKernel:
         return text
 
     def close(self) -> None:
-        """Hang up the line, if one is open (the kernel can then run cells again)."""
+        """Hang up the line, if one is open (the kernel can then run cells again). Every verdict is
+        in by now: a kernel that died or hangs at this point changes none of them."""
         if self._line is not None:
             line, self._line = self._line, None
-            line.close()
+            with contextlib.suppress(Exception):
+                line.close()
 
     def _proxy(self, desc: dict) -> "Remote":
         """One proxy per kernel object, so `is` and `id()` mean the same on both sides; it always

@@ -47,3 +47,34 @@ def test_scores_visible_errors_and_hidden_verdicts_and_survives_crashes_and_hang
     assert {c.grade_id: c.score for c in results[str(only)]} == {"test_hidden_fails": 0, "test_hidden_ok": 1}
     assert results[str(crash)] == "the notebook's process died (exit status 3)"
     assert results[str(hang)] == "did not finish within 10 s"
+
+
+def test_variants_of_one_cell_are_judged_as_whole_notebooks_would_be(tmp_path):
+    """run_variants (the corpus's prefix forking) gives each variant the scores its whole notebook
+    gets from run_notebook; a variant that crashes or hangs costs only itself."""
+    cells = [new_code_cell("def add(a, b):\n    return a + b"),
+             grade_cell(f"assert add(1, 1) == 2\n{HIDDEN_OK}", "test_add", 2),
+             new_code_cell("def twice(a):\n    return add(a, a)"),
+             grade_cell("assert twice(2) == 4\n### BEGIN HIDDEN TESTS\nassert twice(3) == 6, 'twice(3) is not 6'\n"
+                        "### END HIDDEN TESTS\n", "test_twice", 3)]
+    base = write(tmp_path / "base.ipynb", *cells)
+    changed = {"wrong_add": (0, "def add(a, b):\n    return a + b + (a == 5)", None),
+               "wrong_twice": (2, "def twice(a):\n    return 4", None),
+               "twice_only": (2, "def twice(a):\n    return 2 * a", "test_twice"),
+               "crash": (2, "import os\nos._exit(3)", None),
+               "hang": (2, "import time\ntime.sleep(60)", None)}
+    wholes = {}
+    for key, (index, source, _) in changed.items():
+        nb = nbformat.read(base, as_version=4)
+        nb.cells[index].source = source
+        wholes[key] = write(tmp_path / f"{key}.ipynb", *nb.cells)
+    groups = {"g": {"base": str(base), "variants": {k: list(v) for k, v in changed.items()}}}
+    results = inprocess.run_in_subprocess({wholes[k]: changed[k][2] for k in ("wrong_add", "wrong_twice", "twice_only")},
+                                          workers=2, timeout=10, variants=groups)
+    for key in ("wrong_add", "wrong_twice", "twice_only"):
+        assert results[key] == results[str(wholes[key])], key
+    assert {c.grade_id: c.score for c in results["wrong_add"]} == {"test_add": 0, "test_twice": 3}
+    assert {c.grade_id: c.score for c in results["wrong_twice"]} == {"test_add": 2, "test_twice": 0}
+    assert {c.grade_id: c.score for c in results["twice_only"]} == {"test_twice": 3}
+    assert results["crash"] == "the notebook's process died (exit status 3)"
+    assert results["hang"] == "did not finish within 10 s"
