@@ -22,12 +22,13 @@ and answers frame by frame (kernel_agent.send/receive) until the grader closes i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import socket
 import time
+from queue import Empty
 
-import zmq
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 
@@ -36,25 +37,27 @@ from grader.boundary.kernel_agent import MIME, receive, send
 AGENT = "__import__('sys').modules['_transformer_course_agent'].AGENT"
 
 
-class LineError(Exception):
-    """The line gave no answer; the message says why, for the student."""
+class LineError(ConnectionError):
+    """The line gave no answer; the message says why, for the student. (remote.py, a layer below
+    this module, catches it as the ConnectionError it is.)"""
 
 
 class AgentLine:
     """One open line (see the module docstring); `client` is the nbclient executor of the kernel."""
 
-    def __init__(self, client, msg_id: str, line: socket.socket, iopub: zmq.Socket):
-        self.client, self.msg_id, self.line, self.iopub = client, msg_id, line, iopub
+    def __init__(self, client, msg_id: str, line: socket.socket):
+        self.client, self.msg_id, self.line = client, msg_id, line
 
     @classmethod
     def open(cls, client, log) -> "AgentLine | None":
         """Start the agent's `listen` cell and connect to it; None (with a log line) if it cannot listen."""
         name, token = f"agent-{secrets.token_hex(4)}", secrets.token_hex(16)
-        iopub = zmq.Socket.shadow(client.kc.iopub_channel.socket.underlying)
         msg_id = client.kc.execute(f"{AGENT}.listen({name!r}, {token!r})", store_history=False, allow_stdin=False)
-        where = _announced(client, iopub, msg_id, time.monotonic() + 30)
+        where, why = _announced(client, msg_id, time.monotonic() + 30)
         if where is None:
-            log.debug("the agent could not listen on a socket; requests go as cells")
+            log.warning("the kernel's agent could not listen on a socket (%s); requests go as cells", why)
+            _interrupt(client)  # in case its cell still runs: the cells must not queue behind it
+            _finish(client, msg_id)
             return None
         line = None
         try:
@@ -68,13 +71,13 @@ class AgentLine:
             line.connect(address)
             send(line, token.encode())
         except (OSError, KeyError, TypeError, ValueError) as error:
-            log.debug("could not connect to the agent's socket (%s); requests go as cells", error)
+            log.warning("could not connect to the kernel agent's socket (%s); requests go as cells", error)
             if line is not None:
                 line.close()
             _interrupt(client)  # ends the waiting listen cell
             _finish(client, msg_id)
             return None
-        return cls(client, msg_id, line, iopub)
+        return cls(client, msg_id, line)
 
     def ask(self, request: bytes, limit: int) -> str:
         """The agent's answer to `request`; LineError (the line is then closed) when there is none."""
@@ -83,22 +86,14 @@ class AgentLine:
         try:
             self.line.settimeout(timeout)
             send(self.line, request)
-            poller = zmq.Poller()
-            poller.register(self.iopub, zmq.POLLIN)
-            poller.register(self.line.fileno(), zmq.POLLIN)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self._stop(interrupt=True)
-                    raise LineError(f"your code was still running after the time limit of {timeout} s when the grader "
-                                    "called it, and was interrupted")
-                ready = dict(poller.poll(left * 1000))
-                if self.iopub in ready:
-                    _drain(self.iopub)
-                if self.line.fileno() in ready:
-                    break
+            if not _answered(self.client, self.line, deadline):
+                self._stop(interrupt=True)
+                raise LineError(f"your code was still running after the time limit of {timeout} s when the grader "
+                                "called it, and was interrupted")
             self.line.settimeout(max(deadline - time.monotonic(), 1.0))
             answer = receive(self.line, limit)
+        except LineError:
+            raise
         except ValueError:
             self._stop(interrupt=True)
             raise LineError(f"your code returned more than {limit // 2**20} MB of data; results this large are not graded")
@@ -128,40 +123,60 @@ class AgentLine:
         _finish(self.client, self.msg_id)
 
 
-def _announced(client, iopub: zmq.Socket, msg_id: str, deadline: float) -> dict | None:
-    """Where the agent listens, from its display message; None if its cell ended (or went silent) first."""
-    session = client.kc.session
-    while time.monotonic() < deadline:
-        if not iopub.poll((deadline - time.monotonic()) * 1000):
-            break
-        frames = iopub.recv_multipart(copy=True)
+@run_sync
+async def _announced(client, msg_id: str, deadline: float) -> tuple[dict | None, str]:
+    """Where the agent listens, from its display message; (None, why) if its cell ended (or went
+    silent) first. (The kernel client's own channel, in its own event loop, reads iopub: a second
+    reader of the same socket would race it.)"""
+    while True:
+        left = deadline - time.monotonic()
         try:
-            _, frames = session.feed_identities(frames)
-            msg = session.deserialize(frames, content=True)
-        except Exception:  # not a message of this session (signature, format): ignore it
-            continue
+            if left <= 0:
+                raise Empty
+            msg = await client.kc.iopub_channel.get_msg(timeout=left)
+        except Empty:
+            return None, "no answer within 30 s"
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         kind, content = msg["msg_type"], msg["content"]
         if kind == "display_data" and MIME in content.get("data", {}):
             try:
                 answer = json.loads(content["data"][MIME])
-                return answer["ok"] if isinstance(answer.get("ok"), dict) else None
+                if isinstance(answer.get("ok"), dict):
+                    return answer["ok"], ""
             except (ValueError, TypeError, AttributeError):
-                return None
-        if kind == "error" or (kind == "status" and content.get("execution_state") == "idle"):
-            return None
-    return None
+                pass
+            return None, "an unreadable answer"
+        if kind == "error":
+            return None, f"{content.get('ename')}: {str(content.get('evalue'))[:200]}"
+        if kind == "status" and content.get("execution_state") == "idle":
+            return None, "its cell ended"
 
 
-def _drain(iopub: zmq.Socket, most: int = 256) -> None:
-    """Drop what is waiting on iopub (output of the student's code while it answers), at most `most`
-    messages at a time, so that a kernel printing without end cannot keep the grader from its answer."""
-    for _ in range(most):
-        try:
-            iopub.recv_multipart(zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            return
+@run_sync
+async def _answered(client, line: socket.socket, deadline: float) -> bool:
+    """Wait until the answer starts to arrive on `line` (True) or the deadline passes (False),
+    dropping the kernel's output as it arrives (a student's function printing a gigabyte cannot
+    fill the grader's memory)."""
+    loop = asyncio.get_running_loop()
+    readable = loop.create_future()
+    loop.add_reader(line.fileno(), lambda: readable.done() or readable.set_result(True))
+    output = None
+    try:
+        while not readable.done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if output is None or output.done():
+                output = asyncio.ensure_future(client.kc.iopub_channel.get_msg(timeout=left))
+            await asyncio.wait({readable, output}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            if output.done() and not output.cancelled():
+                output.exception()  # read and dropped (Empty when there was none)
+        return True
+    finally:
+        loop.remove_reader(line.fileno())
+        if output is not None and not output.done():
+            output.cancel()
 
 
 def _finish(client, msg_id: str) -> None:

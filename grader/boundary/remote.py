@@ -35,7 +35,6 @@ import torch
 
 from grader.boundary import kernel_agent
 from grader.boundary.kernel_agent import MIME, REF, decode
-from grader.boundary.line import LineError
 
 AGENT_SOURCE = Path(kernel_agent.__file__).read_text()
 AGENT_NAME = "_transformer_course_agent"
@@ -138,7 +137,7 @@ class RemoteKernel:
         if self._line is not None:
             try:
                 return self._line.ask(payload, MAX_ANSWER_BYTES)
-            except LineError as error:
+            except ConnectionError as error:  # line.LineError: no answer, and the line is closed
                 self._line = None
                 raise KernelAnswerError(str(error)) from None
         outputs = self._run(f"__import__('sys').modules[{AGENT_NAME!r}].AGENT.serve({base64.b64encode(payload).decode()!r})")

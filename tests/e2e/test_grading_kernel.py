@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import nbformat
@@ -39,10 +40,13 @@ def test_grading_kernel_caps_memory_and_renders_no_figures(tmp_path):
     assert outputs[3][0].text.strip() == "0 agg"
 
 
-@pytest.mark.parametrize("sandboxed", [False, True], ids=["tcp", "sandbox-ipc"])
-def test_trusted_verdicts_ask_the_agent_over_its_line(tmp_path, monkeypatch, sandboxed):
+@pytest.mark.parametrize("sandboxed, in_loop", [(False, False), (True, False), (False, True)],
+                         ids=["tcp", "sandbox-ipc", "inside-a-running-event-loop"])
+def test_trusted_verdicts_ask_the_agent_over_its_line(tmp_path, monkeypatch, sandboxed, in_loop):
     """The hidden checks' requests travel over the agent's own socket (grader/boundary/line.py):
-    the only cell the grader runs after the notebook installs the agent; verdicts are as before."""
+    the only cell the grader runs after the notebook installs the agent; verdicts are as before.
+    Also when the caller's thread runs an event loop (nbclient then drives the kernel client from
+    a thread of its own, whose loop reads iopub all the time)."""
     from traitlets.config import Config
 
     from grader.boundary.verdicts import TrustedExecute
@@ -64,6 +68,11 @@ def test_trusted_verdicts_ask_the_agent_over_its_line(tmp_path, monkeypatch, san
     wrong = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square")
     wrong.source = "def square(x):\n    return x * x if x == 3 else x + x"
     executor = Counting(config=config, kernel_name=KERNEL_NAME, timeout=60, extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    if in_loop:
+        async def inside():
+            executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+        asyncio.run(inside())
+    else:
+        executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     assert list(executor.verdicts.values()) == [None, "square gave a wrong value for a hidden input: return x * x"]
     assert len(ran) == 1 and "Agent(" in ran[0], ran  # installing the agent; every request went over the line

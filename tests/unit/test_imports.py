@@ -36,6 +36,7 @@ LAYERS = {
     "grader.warm_parent": 0,  # runs in the warm parent's sandbox; the grader imports only its framing
     "grader.boundary.verdicts": 2,
     "grader.boundary.remote": 1,
+    "grader.boundary.line": 1,
     "grader.boundary.kernel_agent": 0,
     "grader.boundary.static": 0,
     "grader.boundary.sanitize": 0,
