@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 
 import nbformat
@@ -68,11 +69,19 @@ def test_trusted_verdicts_ask_the_agent_over_its_line(tmp_path, monkeypatch, san
     wrong = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "square")
     wrong.source = "def square(x):\n    return x * x if x == 3 else x + x"
     executor = Counting(config=config, kernel_name=KERNEL_NAME, timeout=60, extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    if in_loop:
-        async def inside():
-            executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-        asyncio.run(inside())
-    else:
+
+    def grade():
         executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+
+    async def inside_a_loop():
+        grade()
+
+    # In a thread of its own, whose event loop is this test's to choose (a browser test may have left
+    # one running in the main thread).
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        if in_loop:
+            thread.submit(asyncio.run, inside_a_loop()).result()
+        else:
+            thread.submit(grade).result()
     assert list(executor.verdicts.values()) == [None, "square gave a wrong value for a hidden input: return x * x"]
     assert len(ran) == 1 and "Agent(" in ran[0], ran  # installing the agent; every request went over the line
