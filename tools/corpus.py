@@ -14,7 +14,8 @@ solution cell of the fully solved notebook, and each variant gets a verdict:
 
 Two graders, one verdict code path. Every notebook is judged in-process (tools/inprocess.py: the
 grader's own trusted-verdict code, minus kernel start, Jupyter messaging and the sandbox), which
-takes seconds per notebook. A sample also goes through the real pipeline, `python -m grader
+takes seconds per notebook; the variants of one exercise are forked from one run of the
+reference's cells before it (inprocess.run_variants), sampled ones included. A sample also goes through the real pipeline, `python -m grader
 autograde` into a temporary workspace: every cheat and its baseline (a cheat is judged by its
 kernel grades only: in-process nothing separates it from the judge), and per assignment the
 reference and one other variant (their verdicts taking turns). Each sampled honest notebook must get the
