@@ -32,9 +32,9 @@ from queue import Empty
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 
-from grader.boundary.kernel_agent import MIME, receive, send
+from grader.boundary.kernel_agent import AGENT_NAME, MIME, receive, send
 
-AGENT = "__import__('sys').modules['_transformer_course_agent'].AGENT"
+AGENT = f"__import__('sys').modules[{AGENT_NAME!r}].AGENT"
 
 
 class LineError(ConnectionError):

@@ -34,10 +34,9 @@ import cloudpickle
 import torch
 
 from grader.boundary import kernel_agent
-from grader.boundary.kernel_agent import MIME, REF, decode
+from grader.boundary.kernel_agent import AGENT_NAME, MIME, REF, decode
 
 AGENT_SOURCE = Path(kernel_agent.__file__).read_text()
-AGENT_NAME = "_transformer_course_agent"
 MAX_ANSWER_BYTES = 256 * 2**20  # a larger answer is refused, not parsed
 
 _isinstance = builtins.isinstance
