@@ -44,13 +44,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from traitlets import Unicode
 
-from grader.sandbox import (KERNEL_DIR, SCRATCH, SOCKETS, Sandbox, SandboxedKernelManager, _read_child_pid,
+from grader.sandbox import (KERNEL_DIR, SCRATCH, SOCKETS, Sandbox, SandboxedKernelManager, _read_child_pid, read_json,
                             bwrap_argv, folder_files, hand_over, inside_environment, make_host_dir)
 from grader.settings import KERNEL_NAME, GraderError
 from grader.warm_parent import recv_frame, send_frame
@@ -146,7 +145,7 @@ class WarmParent:
         info_read, status_read, log = self._pending
         try:
             pid = _read_child_pid(info_read)
-            status = _read_line(status_read, START_TIMEOUT)
+            status = read_json(status_read, START_TIMEOUT) or {}
         finally:
             os.close(info_read)
             os.close(status_read)
@@ -213,24 +212,6 @@ class WarmPool:
     def close(self) -> None:
         for parent in self.parents:
             parent.stop()
-
-
-def _read_line(fd: int, timeout: float) -> dict:
-    """The warm parent's one status line (JSON), or {} if it ended or timed out first."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in data and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    try:
-        return json.loads(data.split(b"\n", 1)[0])
-    except ValueError:
-        return {}
 
 
 class ForkedChild:

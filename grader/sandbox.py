@@ -437,8 +437,9 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._host_dir = None
 
 
-def _read_child_pid(fd: int, timeout: float = 30.0) -> int | None:
-    """The host PID of the sandbox's PID 1, from bwrap's --info-fd JSON (None if bwrap failed)."""
+def read_json(fd: int, timeout: float = 30.0) -> dict | None:
+    """The JSON object a process writes to `fd` (bwrap's --info-fd, a warm parent's status line),
+    read as it arrives; None if the writer closed `fd` or `timeout` passed before it was whole."""
     data = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -450,7 +451,16 @@ def _read_child_pid(fd: int, timeout: float = 30.0) -> int | None:
             break
         data += chunk
         try:
-            return int(json.loads(data)["child-pid"])
-        except (ValueError, KeyError):
+            value = json.loads(data)
+        except ValueError:
             continue
+        return value if isinstance(value, dict) else None
     return None
+
+
+def _read_child_pid(fd: int, timeout: float = 30.0) -> int | None:
+    """The host PID of the sandbox's PID 1, from bwrap's --info-fd JSON (None if bwrap failed)."""
+    try:
+        return int((read_json(fd, timeout) or {})["child-pid"])
+    except (KeyError, TypeError, ValueError):
+        return None

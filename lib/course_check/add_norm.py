@@ -74,6 +74,11 @@ def _layer_norm_oracle(x, gamma, beta, eps=1e-5):
     return _ln(x, gamma, beta, eps)
 
 
+def _expect_layer_norm(run, x, gamma, beta, what: str) -> None:
+    """run(x, gamma, beta) equals the float64 layer norm, or the message names the mistake."""
+    expect_close(run(x, gamma, beta), _ln(x, gamma, beta), what, mistakes=_layer_norm_mistakes(x, gamma, beta))
+
+
 def _layer_norm_mistakes(x, gamma, beta, eps=1e-5) -> dict:
     x64, g, b = x.double(), gamma.double(), beta.double()
     hat = _normalise(x64, eps=eps)
@@ -122,18 +127,11 @@ def layer_norm_values(layer_norm):
     for dtype in DTYPES:
         x = (randn(3, 4, 6, seed=601, dtype=torch.float64) * 2.0 + 0.7).to(dtype)
         gamma, beta = _affine(6, seed=602, dtype=dtype)
-        actual = run(x, gamma, beta)
-        expect_close(
-            actual, _ln(x, gamma, beta), f"layer_norm(x, gamma, beta) for {dtype} x of shape (3, 4, 6)",
-            mistakes=_layer_norm_mistakes(x, gamma, beta),
-        )
+        _expect_layer_norm(run, x, gamma, beta, f"layer_norm(x, gamma, beta) for {dtype} x of shape (3, 4, 6)")
         # A second input whose features have very different scales from token to token.
         x2 = (randn(5, 8, seed=603, dtype=torch.float64) * torch.linspace(0.2, 5.0, 5, dtype=torch.float64)[:, None]).to(dtype)
         gamma2, beta2 = _affine(8, seed=604, dtype=dtype)
-        expect_close(
-            run(x2, gamma2, beta2), _ln(x2, gamma2, beta2), f"layer_norm for {dtype} x of shape (5, 8)",
-            mistakes=_layer_norm_mistakes(x2, gamma2, beta2),
-        )
+        _expect_layer_norm(run, x2, gamma2, beta2, f"layer_norm for {dtype} x of shape (5, 8)")
 
 
 @check
@@ -144,10 +142,7 @@ def layer_norm_batch_dims(layer_norm):
         for dtype in DTYPES:
             x = randn(*shape, seed=610 + i, dtype=dtype, scale=1.5)
             gamma, beta = _affine(7, seed=620 + i, dtype=dtype)
-            expect_close(
-                run(x, gamma, beta), _ln(x, gamma, beta), f"layer_norm for {dtype} x of shape {shape}",
-                mistakes=_layer_norm_mistakes(x, gamma, beta),
-            )
+            _expect_layer_norm(run, x, gamma, beta, f"layer_norm for {dtype} x of shape {shape}")
 
 
 @check
