@@ -110,71 +110,82 @@ def autograde(
         progress(f"nothing to grade: {len(result.graded)} submission(s) unchanged since they were graded")
         return result
 
-    # The gradebook learns each assignment (cells, points, hidden tests) from solutions/.
-    for assignment in sorted({sub.assignment for sub in todo}):
-        try:
-            generate(source_dir, workspace.step("release"), [assignment], db_url, workspace.root)
-        except GraderError as error:
-            result.failures += [Failure(str(s.origin), f"not graded: {error}") for s in todo if s.assignment == assignment]
-            todo = [s for s in todo if s.assignment != assignment]
-    for sub in todo:
-        workspace.stage(sub)
-    if not todo:
-        return result
-
-    by_key = {sub.key: sub for sub in todo}
     workers = min(workers, len(todo))
     # Threads per kernel: this machine's cores among the local workers (a Dask worker's machine is not known here).
     threads = 0 if dask else forked.threads_per_kernel(workers)
     env = kernel_environment(workspace.ipython_dir, limits.memory_limit, threads)
-    tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root, workspace.gradebook,
-                                workspace.tasks_dir, limits, env, sandbox)
-    start, total, done = time.monotonic(), len(tasks), 0
-
-    def finish(task: execution.Task, outcome: execution.Outcome) -> None:
-        nonlocal done
-        done += 1
-        sub = by_key[f"{task.student}/{task.assignment}"]
-        success, error = outcome.success, outcome.error
-        if success and outcome.db_url is not None:
-            try:
-                gradebook.merge_submission(outcome.db_url, db_url, sub.assignment, sub.student)
-            except Exception as problem:  # keep grading the others; this one is listed as failed
-                success, error = False, f"could not merge the task's grades into the gradebook: {problem!r}"
-        score = gradebook.submission_score(db_url, sub.assignment, sub.student) if success else None
-        if score is None:
-            gradebook.forget_submission(db_url, sub.assignment, sub.student)
-            workspace.forget_autograded(sub.student, sub.assignment)
-            hashes.pop(sub.key, None)
-            result.failures.append(Failure(str(sub.origin), error or "nbgrader recorded no grade"))
-            verdict = "FAILED"
-        else:
-            hashes[sub.key] = sub.digest()
-            result.graded.append(Graded(sub.student, sub.assignment, *score, seconds=outcome.seconds))
-            verdict = f"{score[0]:g}/{score[1]:g}"
-        workspace.save_hashes(hashes)
-        elapsed = time.monotonic() - start
-        progress(f"[{done}/{total}] {sub.key}: {verdict} ({outcome.seconds:.1f} s)  elapsed {_clock(elapsed)}, "
-                 f"ETA {_clock(elapsed / done * (total - done))}")
-
+    # The warm parents and the grading processes' fork server import torch & co while this process
+    # fills the gradebook below (seconds each, on the other cores). Here, in the thread that runs the
+    # batch: the warm parents die with it.
     warm = None
     if kernel == "forked":
-        try:  # here, in the thread that runs the batch: the warm parents die with it
+        try:
             warm = forked.WarmPool(workers, sandbox, {**os.environ, **env})
         except GraderError as error:
             progress(f"fresh kernels: {error}")
-    where = f"on the Dask cluster at {dask}" if dask else f"with {workers} worker(s)"
-    confined = "sandboxed" if sandbox is not None else "NOT sandboxed"
-    kernels = "forked kernels" if warm is not None else "fresh kernels"
-    progress(f"grading {total} submission(s) {where}, {limits.describe()}, {confined}, {kernels}; "
-             f"{len(result.graded)} unchanged")
+    if not dask:
+        execution.start_forkserver()
     try:
+        # The gradebook learns each assignment (cells, points, hidden tests) from solutions/.
+        for assignment in sorted({sub.assignment for sub in todo}):
+            try:
+                generate(source_dir, workspace.step("release"), [assignment], db_url, workspace.root)
+            except GraderError as error:
+                result.failures += [Failure(str(s.origin), f"not graded: {error}") for s in todo if s.assignment == assignment]
+                todo = [s for s in todo if s.assignment != assignment]
+        for sub in todo:
+            workspace.stage(sub)
+        if not todo:
+            return result
+
+        by_key = {sub.key: sub for sub in todo}
+        tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root, workspace.gradebook,
+                                    workspace.tasks_dir, limits, env, sandbox)
+        start, total, done = time.monotonic(), len(tasks), 0
+
+        def finish(task: execution.Task, outcome: execution.Outcome) -> None:
+            nonlocal done
+            done += 1
+            sub = by_key[f"{task.student}/{task.assignment}"]
+            success, error = outcome.success, outcome.error
+            if success and outcome.db_url is not None:
+                try:
+                    gradebook.merge_submission(outcome.db_url, db_url, sub.assignment, sub.student)
+                except Exception as problem:  # keep grading the others; this one is listed as failed
+                    success, error = False, f"could not merge the task's grades into the gradebook: {problem!r}"
+            score = gradebook.submission_score(db_url, sub.assignment, sub.student) if success else None
+            if score is None:
+                gradebook.forget_submission(db_url, sub.assignment, sub.student)
+                workspace.forget_autograded(sub.student, sub.assignment)
+                hashes.pop(sub.key, None)
+                result.failures.append(Failure(str(sub.origin), error or "nbgrader recorded no grade"))
+                verdict = "FAILED"
+            else:
+                hashes[sub.key] = sub.digest()
+                result.graded.append(Graded(sub.student, sub.assignment, *score, seconds=outcome.seconds))
+                verdict = f"{score[0]:g}/{score[1]:g}"
+            workspace.save_hashes(hashes)
+            elapsed = time.monotonic() - start
+            progress(f"[{done}/{total}] {sub.key}: {verdict} ({outcome.seconds:.1f} s)  elapsed {_clock(elapsed)}, "
+                     f"ETA {_clock(elapsed / done * (total - done))}")
+
+        if warm is not None:
+            try:
+                warm.wait_ready()
+            except GraderError as error:
+                progress(f"fresh kernels: {error}")
+                warm = None
+        where = f"on the Dask cluster at {dask}" if dask else f"with {workers} worker(s)"
+        confined = "sandboxed" if sandbox is not None else "NOT sandboxed"
+        kernels = "forked kernels" if warm is not None else "fresh kernels"
+        progress(f"grading {total} submission(s) {where}, {limits.describe()}, {confined}, {kernels}; "
+                 f"{len(result.graded)} unchanged")
         if dask:
             execution.run_on_dask(tasks, dask, finish)
         else:
             execution.run_locally(tasks, workers, finish, warm)
+        return result
     finally:
         if warm is not None:
             warm.close()
         execution.remove_tasks_dir(workspace.tasks_dir)
-    return result

@@ -100,10 +100,17 @@ def _forkserver():
     with _lock:
         if _FORKSERVER is None:
             context = multiprocessing.get_context("forkserver")
-            # torch._dynamo: the first optimizer a check makes imports it (0.7 s, ~800 modules).
-            context.set_forkserver_preload(["grader.execution", "torch._dynamo"])
+            context.set_forkserver_preload(["grader.grading_preload"])
             _FORKSERVER = context
     return _FORKSERVER
+
+
+def start_forkserver() -> None:
+    """Start the fork server now (it imports what grading needs, seconds) rather than at the first task."""
+    from multiprocessing import forkserver
+
+    _forkserver()
+    forkserver.ensure_running()
 
 
 class _GradingProcess:

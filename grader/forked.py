@@ -143,6 +143,7 @@ class WarmParent:
 
     def wait_ready(self) -> None:
         info_read, status_read, log = self._pending
+        self._pending = None
         try:
             pid = _read_child_pid(info_read)
             status = read_json(status_read, START_TIMEOUT) or {}
@@ -164,6 +165,12 @@ class WarmParent:
 
     def stop(self) -> None:
         """Close its stdin (it exits, and its sandbox with every child), then make sure."""
+        if self._pending is not None:  # launched, never waited for
+            info_read, status_read, log = self._pending
+            self._pending = None
+            os.close(info_read)
+            os.close(status_read)
+            log.close()
         if self.process is not None:
             try:
                 self.process.stdin.close()
@@ -181,20 +188,28 @@ class WarmParent:
 class WarmPool:
     """One warm parent per grading worker for a local run; `parent()` lends one to a grading task.
 
-    Made in the thread that runs the batch (the warm parents die with it); `close()` ends them all."""
+    Made in the thread that runs the batch (the warm parents die with it): the parents start
+    importing at once, all together; `wait_ready()` before lending one; `close()` ends them all."""
 
     def __init__(self, count: int, sandbox: Sandbox, env: dict[str, str]):
         self.sandbox, self.env = sandbox, env
         self.parents = [WarmParent(sandbox, env) for _ in range(count)]
+        self._free = queue.SimpleQueue()
         try:
-            for parent in self.parents:  # both import torch at the same time
+            for parent in self.parents:
                 parent.launch()
+        except BaseException:
+            self.close()
+            raise
+
+    def wait_ready(self) -> None:
+        """Wait until every parent listens; GraderError saying why (and all closed) if one cannot."""
+        try:
             for parent in self.parents:
                 parent.wait_ready()
         except BaseException:
             self.close()
             raise
-        self._free = queue.SimpleQueue()
         for parent in self.parents:
             self._free.put(parent)
 

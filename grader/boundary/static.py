@@ -179,7 +179,13 @@ def delegation(cells: list[str], name: str, forbidden: list[str], reference: str
     `forbidden` are dotted paths (`torch.nn.functional.layer_norm`); `reference` is the name of the
     same component in the course library (any `transformer_reference...<reference>` is refused).
     """
-    nb = _read(tuple(cells))
+    return _delegation(tuple(cells), name, tuple(forbidden), reference)
+
+
+@functools.lru_cache(maxsize=64)
+def _delegation(cells: tuple[str, ...], name: str, forbidden: tuple[str, ...], reference: str | None) -> str | None:
+    """`delegation`, read once per submission, exercise and forbidden list (each check of an exercise asks)."""
+    nb = _read(cells)
     last_names = {path.rpartition(".")[2]: path for path in forbidden}
     if reference:
         last_names.setdefault(reference, f"the course's reference transformer_reference.{reference}")

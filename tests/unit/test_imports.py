@@ -30,6 +30,7 @@ LAYERS = {
     "grader.feedback": 4,
     "grader.report": 4,
     "grader.execution": 5,
+    "grader.grading_preload": 6,  # imported by name only: the fork server of grader.execution loads it
     "grader.forked": 4,
     "grader.runner": 3,
     "grader.sandbox": 3,
@@ -116,3 +117,19 @@ def test_every_module_imports_without_side_effects():
                          cwd=GRADER.parent, timeout=300)
     assert run.returncode == 0, f"importing the grader failed:\n{run.stderr}"
     assert json.loads(run.stdout.strip().splitlines()[-1]) == [], "these imports changed the environment"
+
+
+def test_grading_preload_starts_no_thread():
+    """The fork server imports grader.grading_preload and then forks every grading process: a thread
+    (torch's pools, say) running in it at that point would be missing, or stuck, in the children.
+    (NumPy's OpenBLAS starts OMP_NUM_THREADS - 1 threads at import and restarts them after a fork:
+    counted before.) With two threads per pool, a torch operation would start one more."""
+    script = ("import os, numpy, torch\n"
+              "print(len(os.listdir('/proc/self/task')))\n"
+              "import grader.grading_preload\n"
+              "print(len(os.listdir('/proc/self/task')))\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=GRADER.parent, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert run.returncode == 0, f"importing grader.grading_preload failed:\n{run.stderr}"
+    before, after = run.stdout.split()
+    assert after == before, f"threads: {before} after importing numpy and torch, {after} after grader.grading_preload"
