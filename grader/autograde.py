@@ -4,7 +4,7 @@ Steps: read and check the input (grader/intake.py); skip submissions whose conte
 unchanged since they were last graded (unless --force); bring the workspace gradebook in line
 with solutions/ (nbgrader generate_assignment, which stores the hidden tests that autograde puts
 back); copy each submission into workspace/submitted/ (grader/workspace.py); grade each in its
-own process, locally or on Dask (grader/execution.py); merge each result into the gradebook
+own process, locally or on Dask (grader/execution.py), the largest assignments first; merge each result into the gradebook
 (grader/gradebook.py). A submission that fails leaves nothing in the gradebook or in
 autograded/, is listed with the reason at the end, and is tried again on the next run.
 
@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import nbformat
+
 from grader import execution, forked, gradebook
-from grader.intake import Failure, Submission, scan
+from grader.intake import Failure, Submission, assignment_notebooks, scan
 from grader.release import generate
 from grader.sandbox import Sandbox
 from grader.settings import SOLUTIONS_DIR, GraderError, GradingLimits
@@ -54,6 +56,19 @@ class AutogradeResult:
 def _clock(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _largest_first(todo: list[Submission], source_dir: Path) -> list[Submission]:
+    """The submissions of the assignments with the most code in their source notebooks first, so a
+    long notebook (the capstone: 3-5x the others) is not left running alone at the end of a batch
+    while the other workers idle; in their order otherwise."""
+    def code(assignment: str) -> int:
+        return sum(len(cell.source) for name in assignment_notebooks(source_dir, assignment)
+                   for cell in nbformat.read(source_dir / assignment / f"{name}.ipynb", as_version=4).cells
+                   if cell.cell_type == "code")
+
+    size = {assignment: code(assignment) for assignment in {sub.assignment for sub in todo}}
+    return sorted(todo, key=lambda sub: -size[sub.assignment])
 
 
 def autograde(
@@ -138,6 +153,7 @@ def autograde(
         if not todo:
             return result
 
+        todo = _largest_first(todo, source_dir)
         by_key = {sub.key: sub for sub in todo}
         tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root, workspace.gradebook,
                                     workspace.tasks_dir, limits, env, sandbox)

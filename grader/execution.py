@@ -232,6 +232,11 @@ def _grade_in_child(conn, arguments: str, env: dict[str, str]) -> None:
     for entry in reversed([p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    threads = int(env.get("OMP_NUM_THREADS") or 0)
+    if threads > 0:  # the fork server's OpenMP runtime read its own value at import: this task's share of the cores
+        import torch
+
+        torch.set_num_threads(threads)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)

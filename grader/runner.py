@@ -49,7 +49,7 @@ from nbgrader.utils import capture_log
 from traitlets.config import Config
 
 from grader.boundary.verdicts import TrustedExecute
-from grader.gradebook import quiet_gradebook, use_alembic_in_process
+from grader.gradebook import adjust_nbgrader, quiet_gradebook
 from grader.settings import DEFAULT_CELL_TIMEOUT, KERNEL_NAME
 
 # re.search pattern for IgnorePattern: matches every stderr stream (the empty match at 0 counts).
@@ -131,7 +131,7 @@ def run_converter(converter_cls, config: Config, *, force: bool = True, **course
         setattr(coursedir, name, value)
     converter = converter_cls(coursedir=coursedir, config=config, log=LOG)
     converter.force = force
-    use_alembic_in_process()  # the converter may create a gradebook
+    adjust_nbgrader()  # the converter may create a gradebook
     with quiet_gradebook():
         result = capture_log(converter)
     log = result.get("log", "")
