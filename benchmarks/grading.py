@@ -1,7 +1,7 @@
 """How fast is `python -m grader autograde` compared with plain nbgrader and with the floor?
 
     .venv/bin/python benchmarks/grading.py [--students 12] [--assignments 01_embeddings 02_attention]
-                                           [--workers 2] [--repeat 1] [--keep DIR]
+                                           [--workers 2] [--repeat 1] [--floor-repeat 3] [--keep DIR]
 
 1. Builds N synthetic full-course submissions from solutions/ (the released notebooks filled in
    with grader.sample.solved): two thirds correct, every third one partial (last exercise left
@@ -12,10 +12,11 @@
    `--kernel fresh` and once with `--kernel forked` (kernels forked from a warm parent per worker,
    grader/forked.py), alternating which goes first when `--repeat` > 1; prints the wall times and
    their ratios (the machine's load changes during a run: compare arms of the same run only).
-3. The floor: each assignment's correct notebook executed once in a fresh kernel with nbclient,
-   split into "kernel start + setup imports" and "the rest". Our per-notebook time with each kernel
-   (the time a worker spends on one submission, from the progress lines) is printed as a multiple
-   of it.
+3. The floor: each assignment's correct notebook executed in a fresh kernel with nbclient,
+   `--floor-repeat` times (median; default 3: one run alone varies by 10-30 %), split into "kernel
+   start + setup imports" and "the rest". Our per-notebook time with each kernel (the time a worker
+   spends on one submission, from the progress lines; median over the students) is printed as a
+   multiple of it.
 
 Targets on a 2-core machine: ours >= 1.8x faster than serial nbgrader with fresh kernels, >= 3.5x
 with forked kernels; per notebook <= 1.3x the floor with fresh kernels, <= 0.5x on average with
@@ -139,6 +140,8 @@ def main() -> None:
                         help="grade ours in the bubblewrap sandbox (default, as the command line does)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="grade with each kernel this many times, alternating which goes first (medians)")
+    parser.add_argument("--floor-repeat", type=int, default=3,
+                        help="run each assignment's floor this many times and take the median (default 3)")
     parser.add_argument("--keep", type=Path, help="keep the work folder here instead of a temporary one")
     args = parser.parse_args()
     assignments = args.assignments or find_assignments(SOLUTIONS_DIR)
@@ -151,7 +154,10 @@ def main() -> None:
         print(f"{args.students} students x {len(assignments)} assignment(s) ({', '.join(assignments)}) = {n} notebooks, "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
 
-        floors = {a: floor(correct[a], args.timeout) for a in assignments}
+        floors = {}
+        for a in assignments:
+            runs = [floor(correct[a], args.timeout) for _ in range(args.floor_repeat)]
+            floors[a] = (statistics.median(total for total, _ in runs), statistics.median(setup for _, setup in runs))
         wall_nbg, wall_gen = plain_nbgrader(work / "nbgrader", subs, assignments, args.timeout)
         walls: dict[str, list[float]] = {"fresh": [], "forked": []}
         per: dict[str, dict[str, list[float]]] = {"fresh": {}, "forked": {}}

@@ -124,3 +124,21 @@ def test_a_new_gradebook_gets_the_schema_version_alembic_names(tmp_path, monkeyp
         pass
     with sqlalchemy.create_engine(url).connect() as db:
         assert db.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar() == alembic_head()
+
+
+def test_gradebooks_of_one_file_share_an_engine_and_see_it_remade(two_gradebooks, tmp_path):
+    """Opening the same gradebook twice reuses one engine (SQLAlchemy compiles each query once per
+    engine), yet a gradebook deleted and made again at the same path is read as it is now."""
+    task, main = two_gradebooks
+    with open_gradebook(main) as first, open_gradebook(main) as second:
+        assert first.engine is second.engine
+        first.add_student("ada")
+        first.db.commit()
+    assert submission_score(main, TOY, "ada") is None
+    with open_gradebook(main) as gb:
+        assert [s.id for s in gb.students] == ["ada"]
+
+    Path(main.removeprefix("sqlite:///")).unlink()
+    generate(FIXTURES / "solutions", tmp_path / "main" / "release", [TOY], main, tmp_path / "main")
+    with open_gradebook(main) as gb:
+        assert [s.id for s in gb.students] == []

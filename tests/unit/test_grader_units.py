@@ -223,3 +223,19 @@ def test_hashes_round_trip(tmp_path):
     assert workspace.load_hashes() == {}
     workspace.save_hashes({"a/b": "123"})
     assert json.loads(workspace.hashes.read_text()) == {"a/b": "123"}
+
+
+def test_assignments_with_more_code_are_graded_first(tmp_path):
+    """A batch starts with the longest notebooks (most code in solutions/), students in order within
+    an assignment, so no capstone is left running alone at the end while the other workers idle."""
+    import nbformat
+
+    from grader.autograde import _largest_first
+
+    for assignment, cells in (("01_small", ["x = 1"]), ("02_big", ["x = 1", "y = [i for i in range(10)]\n" * 20])):
+        (tmp_path / assignment).mkdir()
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        nbformat.write(nb, tmp_path / assignment / f"{assignment}.ipynb")
+    todo = [Submission(student, assignment, {}, tmp_path) for student in ("ann", "bob") for assignment in ("01_small", "02_big")]
+    order = [sub.key for sub in _largest_first(todo, tmp_path)]
+    assert order == ["ann/02_big", "bob/02_big", "ann/01_small", "bob/01_small"]
