@@ -20,7 +20,7 @@ reports, per notebook and overall:
 - `cost elsewhere`: `wrong` variants failing a visible test cell of another exercise (target: none).
 
 Execution is in-process and fast: one warm parent per notebook (torch and the checks imported
-once, IPython's InteractiveShell) runs the solved notebook cell by cell and, at each exercise's
+once, IPython's InteractiveShell; one notebook per core at a time, the most work first) runs the solved notebook cell by cell and, at each exercise's
 cell, forks one child per variant of that exercise, which runs the variant and the rest of the
 notebook's graded cells (solutions and tests; `--all-cells` also runs the demos and the
 capstone's training, which score nothing: slower, same verdicts). The parent's own run, every
@@ -30,13 +30,14 @@ cell, is the reference (it must pass every visible test).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -204,17 +205,34 @@ class Row:
         return any(is_named(m) for m in self.own_failures.values())
 
 
-def measure(assignments: list[str] | None = None, all_cells: bool = False) -> tuple[list[Row], dict[str, Outcome]]:
+def measure(assignments: list[str] | None = None, all_cells: bool = False,
+            workers: int = os.cpu_count() or 1) -> tuple[list[Row], dict[str, Outcome]]:
+    """Every variant's outcome and each notebook's reference; the notebooks run `workers` at a time,
+    the most work (variants x cells) first, each in a child of its own (tools.inprocess._schedule)."""
+    from tools.inprocess import _schedule
+
     variants = load_corpus(assignments)
-    rows, references = [], {}
-    for assignment in sorted({v.assignment for v in variants}):
-        mine = [v for v in variants if v.assignment == assignment]
+    by_assignment: dict[str, list[Variant]] = {}
+    for v in variants:
+        by_assignment.setdefault(v.assignment, []).append(v)
+
+    def run(assignment: str) -> dict:
         began = time.monotonic()
-        reference, outcomes = run_assignment(assignment, mine, all_cells)
+        reference, outcomes = run_assignment(assignment, by_assignment[assignment], all_cells)
         reference.seconds = time.monotonic() - began  # the whole notebook's measurement, variants included
-        references[assignment] = reference
-        for v in mine:
-            outcome = outcomes.get(v.name, Outcome(failures={"<crash>": "the variant's run did not finish"}))
+        return {"reference": asdict(reference), "variants": {name: asdict(o) for name, o in outcomes.items()}}
+
+    jobs = sorted(((a, functools.partial(run, a), VARIANT_SECONDS * (len(mine) + 1)) for a, mine in by_assignment.items()),
+                  key=lambda job: -len(by_assignment[job[0]]) * len(_cells(job[0])))
+    results = _schedule(jobs, workers)
+    rows, references = [], {}
+    for assignment in sorted(by_assignment):
+        result = results[assignment]
+        if not isinstance(result, dict):  # the notebook's process died or ran out of time: say so for each
+            result = {"reference": {"failures": {"<all>": result}}, "variants": {}}
+        references[assignment] = Outcome(**result["reference"])
+        for v in by_assignment[assignment]:
+            outcome = Outcome(**result["variants"].get(v.name, {"failures": {"<crash>": "the variant's run did not finish"}}))
             own = {g: m for g, m in outcome.failures.items() if g.startswith(f"test_{v.exercise}") or g.startswith("<")}
             other = {g: m for g, m in outcome.failures.items() if g not in own}
             rows.append(Row(v, own, other))
