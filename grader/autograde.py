@@ -4,8 +4,8 @@ Steps: read and check the input (grader/intake.py); skip submissions whose conte
 unchanged since they were last graded (unless --force); bring the workspace gradebook in line
 with solutions/ (nbgrader generate_assignment, which stores the hidden tests that autograde puts
 back); copy each submission into workspace/submitted/ (grader/workspace.py); grade each in its
-own process, locally or on Dask (grader/execution.py), the largest assignments first; merge each result into the gradebook
-(grader/gradebook.py). A submission that fails leaves nothing in the gradebook or in
+own process, locally or on Dask (grader/execution.py), the largest assignments first; merge each
+result into the gradebook (grader/gradebook.py). A submission that fails leaves nothing in the gradebook or in
 autograded/, is listed with the reason at the end, and is tried again on the next run.
 
 Every grading kernel runs in a bubblewrap sandbox (grader/sandbox.py) unless `--no-sandbox`; the
