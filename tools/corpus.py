@@ -14,13 +14,13 @@ solution cell of the fully solved notebook, and each variant gets a verdict:
 
 Two graders, one verdict code path. Every notebook is judged in-process (tools/inprocess.py: the
 grader's own trusted-verdict code, minus kernel start, Jupyter messaging and the sandbox), which
-takes seconds per notebook; the variants of one exercise are forked from one run of the
-reference's cells before it (inprocess.run_variants), sampled ones included. A sample also goes through the real pipeline, `python -m grader
-autograde` into a temporary workspace: every cheat and its baseline (a cheat is judged by its
-kernel grades only: in-process nothing separates it from the judge), and per assignment the
-reference and one other variant (their verdicts taking turns). Each sampled honest notebook must get the
-same per-cell scores from both; a disagreement fails the run. `--all-in-kernels` sends every
-notebook through the real pipeline (slow: ~300 kernels).
+takes seconds per notebook; the variants of one exercise are forked from one run of the reference's
+cells before it (inprocess.run_variants), sampled ones included. A sample also goes through the
+real pipeline, `python -m grader autograde` into a temporary workspace: every cheat and its
+baseline (a cheat is judged by its kernel grades only: in-process nothing separates it from the
+judge), and per assignment the reference and one other variant (their verdicts taking turns). Each
+sampled honest notebook must get the same per-cell scores from both; a disagreement fails the run.
+`--all-in-kernels` sends every notebook through the real pipeline (slow: ~300 kernels).
 
 The reference (every solution filled in) is judged twice and must keep full marks with identical
 per-cell scores (determinism); the blank release (what a student starts from) must score 0. The

@@ -20,9 +20,9 @@ reports, per notebook and overall:
 - `cost elsewhere`: `wrong` variants failing a visible test cell of another exercise (target: none).
 
 Execution is in-process and fast: one warm parent per notebook (torch and the checks imported
-once, IPython's InteractiveShell; one notebook per core at a time, the most work first) runs the solved notebook cell by cell and, at each exercise's
-cell, forks one child per variant of that exercise, which runs the variant and the rest of the
-notebook's graded cells (solutions and tests; `--all-cells` also runs the demos and the
+once, IPython's InteractiveShell; one notebook per core at a time, the most work first) runs the
+solved notebook cell by cell and, at each exercise's cell, forks one child per variant of that
+exercise, which runs the variant and the rest of the notebook's graded cells (solutions and tests; `--all-cells` also runs the demos and the
 capstone's training, which score nothing: slower, same verdicts). The parent's own run, every
 cell, is the reference (it must pass every visible test).
 """
@@ -76,7 +76,10 @@ def is_named(message: str) -> bool:
     return not any(pattern.search(message) for pattern in GENERIC)
 
 
+@functools.lru_cache(maxsize=None)
 def _cells(assignment: str) -> list[nbformat.NotebookNode]:
+    """The solved released notebook's code cells (read once: `measure` sizes the work with them,
+    then each notebook's process, forked after, runs them)."""
     name = f"{assignment}.ipynb"
     released = nbformat.read(COURSE_DIR / assignment / name, as_version=4)
     nb = solved(released, nbformat.read(SOLUTIONS_DIR / assignment / name, as_version=4))
