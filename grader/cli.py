@@ -37,6 +37,7 @@ Grade the course's notebooks with nbgrader.
   autograde    grade submissions into the workspace's gradebook
   report       grades.csv, cells.csv and summary.html from the gradebook
   feedback     an HTML page per student and notebook, failures explained in words
+  similarity   submissions whose code is alike beyond the template, per exercise
   sample-class write sample submissions to try the pipeline on
 
 Typical round:
@@ -145,6 +146,16 @@ def _parser() -> argparse.ArgumentParser:
                             "submission: each test with its points and, for a failed one, the reason in "
                             "words. Hidden test data and the grader's code are never shown.")
 
+    p = commands.add_parser("similarity", parents=[workspace], help="pairs of submissions alike beyond the template",
+                            description="Compare every exercise's solution cells pair by pair (the released "
+                            "template removed; names of variables, comments and the order of statements do not "
+                            "count) and write OUT/pairs.csv (assignment,exercise,student_a,student_b,similarity,"
+                            "flagged; pairs from 0.25 up) and OUT/similarity.html (clusters, flagged pairs side "
+                            "by side, shared statements highlighted). See grader/similarity.py for the method.")
+    p.add_argument("--out", type=Path, required=True, metavar="OUT", help="folder for pairs.csv and similarity.html")
+    p.add_argument("--threshold", type=float, default=None, metavar="S",
+                   help="flag pairs with similarity >= S, in (0, 1] (default: 0.6)")
+
     p = commands.add_parser("sample-class", parents=[source], help="write sample submissions to try the pipeline on",
                             description="Write sample submissions in nbgrader's layout, OUT/<student>/<A>/<A>.ipynb: "
                             "alice_correct (full marks), bob_partial (in between), carol_blank (0), "
@@ -215,6 +226,19 @@ def _run_feedback(args) -> int:
     return 0
 
 
+def _run_similarity(args) -> int:
+    from grader.similarity import THRESHOLD, write_similarity
+
+    threshold = THRESHOLD if args.threshold is None else args.threshold
+    exercises = write_similarity(Workspace.at(args.workspace), args.out, threshold=threshold)
+    flagged = [p for ex in exercises for p in ex.pairs if p.flagged]
+    print(f"{len(exercises)} exercise(s) compared, {len(flagged)} flagged pair(s) (similarity >= {threshold:g})")
+    for p in flagged:
+        print(f"  {p.assignment} {p.exercise}: {p.student_a} ~ {p.student_b} {p.similarity:.2f}")
+    print(f"\nwrote {args.out / 'pairs.csv'}, {args.out / 'similarity.html'}")
+    return 0
+
+
 def _run_sample_class(args) -> int:
     from grader.sample import build_sample_class, reset
 
@@ -228,6 +252,7 @@ COMMANDS = {
     "autograde": _run_autograde,
     "report": _run_report,
     "feedback": _run_feedback,
+    "similarity": _run_similarity,
     "sample-class": _run_sample_class,
 }
 
