@@ -312,8 +312,15 @@ def _expanded(mask, shape, what):
     return mask.expand(shape)
 
 
+QUERY_ROWS = (
+    "you also hid the rows of padded target positions (queries); only padded keys are hidden, as in notebook 03: "
+    "a padded query keeps the keys it may see, otherwise its row has no allowed key and its softmax nothing to "
+    "normalise"
+)
+
+
 def _compare_rows(actual, expected, rows, what, mistakes, hint=""):
-    """Compare (B, T, K) masks on the rows of real (non-padding) queries only."""
+    """Compare (B, T, K) masks on the rows selected by `rows` (B, T)."""
     a, e = actual[rows], expected[rows]
     if _equal_bool(a, e):
         return
@@ -338,7 +345,8 @@ def _equal_bool(a, b) -> bool:
 
 @check
 def decoder_masks_target(decoder_masks):
-    """tgt_mask: causal & target key not padding, broadcastable to (B, T, T); right and left padding, any pad_id."""
+    """tgt_mask: causal & target key not padding on every row (padded queries too), broadcastable to (B, T, T); right
+    and left padding, any pad_id."""
     for pad_id, lengths, left in cases([(0, [5, 3, 4], False), (7, [3, 5], True), (0, [5, 2, 4], True)]):
         B, T, S = len(lengths), 5, 6
         tgt_ids, real = _ids(lengths, T, pad_id, seed=800 + pad_id, left=left)
@@ -357,14 +365,17 @@ def decoder_masks_target(decoder_masks):
             "you masked padded *queries* (rows) instead of padded keys (columns): the padding mask has shape "
             "(B, 1, T) so that it hides key columns": causal & real[:, :, None],
             "you compared with 0 instead of pad_id": causal & (tgt_ids != 0)[:, None, :],
+            QUERY_ROWS: expected & real[:, :, None],
         }
-        _compare_rows(actual, expected, real, f"tgt_mask of {described} ({'left' if left else 'right'} padding)", mistakes,
-                      hint="Rows of padding queries are not checked.")
+        every_row = torch.ones_like(real)
+        _compare_rows(actual, expected, every_row, f"tgt_mask of {described} ({'left' if left else 'right'} padding)",
+                      mistakes)
 
 
 @check
 def decoder_masks_memory(decoder_masks):
-    """memory_mask: source key not padding, broadcastable to (B, T, S), no causal part; T != S, any pad_id."""
+    """memory_mask: source key not padding on every row (padded queries too), broadcastable to (B, T, S), no causal
+    part; T != S, any pad_id."""
     for pad_id, src_lengths, left in cases([(0, [6, 3, 5], False), (5, [4, 6], False), (0, [6, 2, 4], True)]):
         B, T, S = len(src_lengths), 4, 6
         tgt_ids, real = _ids([4, 3, 2][:B], T, pad_id, seed=820 + pad_id)
@@ -379,9 +390,9 @@ def decoder_masks_memory(decoder_masks):
                 torch.ones(B, T, S, dtype=torch.bool),
             "you masked padded *queries* instead of padded source keys": real[:, :, None].expand(B, T, S),
             "you compared with 0 instead of pad_id": (src_ids != 0)[:, None, :].expand(B, T, S),
+            QUERY_ROWS: expected & real[:, :, None],
         }
-        _compare_rows(actual, expected, real, f"memory_mask of {described}", mistakes,
-                      hint="Rows of padding queries are not checked.")
+        _compare_rows(actual, expected, torch.ones_like(real), f"memory_mask of {described}", mistakes)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Also hides the rows of padded target queries in both masks (those rows are never used)."""
+"""Also hides the rows of padded target queries in both masks, which leaves those rows without any allowed key."""
 # exercise: decoder_masks
-# verdict: correct
+# verdict: wrong
 def decoder_masks(tgt_ids, src_ids, pad_id):
     T = tgt_ids.shape[1]
     real = tgt_ids != pad_id                                   # (B, T)
