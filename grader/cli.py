@@ -37,6 +37,7 @@ Grade the course's notebooks with nbgrader.
   autograde    grade submissions into the workspace's gradebook
   report       grades.csv, cells.csv and summary.html from the gradebook
   feedback     an HTML page per student and notebook, failures explained in words
+  review       the review queue, and the instructor's decision on one of its exercises
   similarity   submissions whose code is alike beyond the template, per exercise
   sample-class write sample submissions to try the pipeline on
 
@@ -146,6 +147,22 @@ def _parser() -> argparse.ArgumentParser:
                             "submission: each test with its points and, for a failed one, the reason in "
                             "words. Hidden test data and the grader's code are never shown.")
 
+    p = commands.add_parser("review", parents=[workspace], help="the review queue; accept or score a flagged exercise",
+                            description="Without STUDENT: list the review queue, every test cell the grader could "
+                            "not verify (scored 0, needing a manual grade), with the reason, and the decisions "
+                            "taken. With STUDENT ASSIGNMENT ITEM: decide on ITEM (a test cell's grade_id, or an "
+                            "exercise: all its test cells) of that submission. The decision is nbgrader's manual "
+                            "score, which overrides the automatic score in the gradebook, grades.csv and "
+                            "formgrader, and stands when autograde runs again on the same submission (it is "
+                            "dropped if the student submits a changed one).")
+    p.add_argument("student", nargs="?", metavar="STUDENT")
+    p.add_argument("assignment", nargs="?", metavar="ASSIGNMENT")
+    p.add_argument("item", nargs="?", metavar="ITEM", help="test cell grade_id or exercise name")
+    decision = p.add_mutually_exclusive_group()
+    decision.add_argument("--accept", action="store_true", help="the code is right: full points for each test cell of ITEM")
+    decision.add_argument("--score", type=float, metavar="POINTS", help="these points for the test cell ITEM")
+    decision.add_argument("--reset", action="store_true", help="take the decision back (the automatic score counts again)")
+
     p = commands.add_parser("similarity", parents=[workspace], help="pairs of submissions alike beyond the template",
                             description="Compare every exercise's solution cells pair by pair (the released "
                             "template removed; names of variables, comments and the order of statements do not "
@@ -226,6 +243,30 @@ def _run_feedback(args) -> int:
     return 0
 
 
+def _run_review(args) -> int:
+    from grader.review import decide, queue
+
+    workspace = Workspace.at(args.workspace)
+    if args.student is None:
+        if args.accept or args.score is not None or args.reset:
+            raise GraderError("name the submission: review STUDENT ASSIGNMENT ITEM --accept|--score POINTS|--reset")
+        items = queue(workspace)
+        pending = [i for i in items if i.pending]
+        print(f"{len(pending)} test cell(s) to review, {len(items) - len(pending)} decided")
+        for i in items:
+            state = "to review" if i.pending else f"decided {i.manual_score:g}/{i.max_score:g}"
+            print(f"  {i.student}  {i.assignment}  {i.exercise} ({i.grade_id})  {state}: {i.reason}")
+        return 0
+    if args.item is None:
+        raise GraderError("review needs STUDENT ASSIGNMENT ITEM (or nothing, to list the queue)")
+    decisions = decide(workspace, args.student, args.assignment, args.item, accept=args.accept,
+                       score=args.score, reset=args.reset)
+    for d in decisions:
+        what = "decision taken back" if d.score is None else f"manual score {d.score:g}/{d.max_score:g}"
+        print(f"{args.student} {args.assignment} {d.grade_id}: {what}")
+    return 0
+
+
 def _run_similarity(args) -> int:
     from grader.similarity import THRESHOLD, write_similarity
 
@@ -252,6 +293,7 @@ COMMANDS = {
     "autograde": _run_autograde,
     "report": _run_report,
     "feedback": _run_feedback,
+    "review": _run_review,
     "similarity": _run_similarity,
     "sample-class": _run_sample_class,
 }

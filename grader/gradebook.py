@@ -13,16 +13,23 @@ a column a future nbgrader adds is carried too (tests/unit/test_gradebook.py fai
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+import nbformat
 import nbgrader.api
 import sqlalchemy
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.pool import NullPool
+
+from grader.settings import GraderError
 
 
 def alembic_head() -> str:
@@ -166,7 +173,11 @@ def merge_submission(source_url: str, target_url: str, assignment: str, student:
     with open_gradebook(source_url) as source, open_gradebook(target_url) as target:
         graded = source.find_submission(assignment, student)
         target.update_or_create_student(student)
+        previous: dict[tuple[str, str], float] = {}  # the instructor's manual scores, see review.after_regrade
         try:
+            earlier = target.find_submission(assignment, student)
+            previous = {(nb.name, g.name): g.manual_score for nb in earlier.notebooks for g in nb.grades
+                        if g.manual_score is not None}
             target.remove_submission(assignment, student)
         except MissingEntry:
             pass
@@ -183,3 +194,188 @@ def merge_submission(source_url: str, target_url: str, assignment: str, student:
                 for row in rows:
                     _copy_data(row, named[row.name])
         target.db.commit()
+    after_regrade(target_url, assignment, student, previous)
+
+
+# ---------------------------------------------------------------------------------------------
+# Manual grades: the review queue and the instructor's decisions (grader/review.py)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TestGrade:
+    """One test cell of one submission, with what nbgrader keeps for manual grading."""
+
+    student: str
+    assignment: str
+    notebook: str
+    grade_id: str
+    auto_score: float | None
+    manual_score: float | None
+    max_score: float
+    needs_manual_grade: bool
+
+    @property
+    def score(self) -> float:
+        """nbgrader's rule (Grade.score): the manual score, when there is one, overrides the automatic one."""
+        if self.manual_score is not None:
+            return self.manual_score
+        return self.auto_score or 0.0
+
+
+def _test_grade(student: str, assignment: str, notebook: str, grade) -> TestGrade:
+    return TestGrade(student, assignment, notebook, grade.name,
+                     None if grade.auto_score is None else float(grade.auto_score),
+                     None if grade.manual_score is None else float(grade.manual_score),
+                     float(grade.max_score), bool(grade.needs_manual_grade))
+
+
+def manual_grades(db_url: str) -> list[TestGrade]:
+    """Every test cell that needs a manual grade or has one, in the gradebook's order."""
+    found = []
+    with open_gradebook(db_url) as gb:
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        if grade.needs_manual_grade or grade.manual_score is not None:
+                            found.append(_test_grade(submission.student.id, assignment.name, notebook.name, grade))
+    return found
+
+
+def submission_tests(db_url: str, assignment: str, student: str) -> list[TestGrade]:
+    """Every test cell of one submission; GraderError if the gradebook has no such submission."""
+    with open_gradebook(db_url) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            raise GraderError(f"no graded submission of {assignment} by {student} in the gradebook") from None
+        return [_test_grade(student, assignment, nb.name, g) for nb in submission.notebooks for g in nb.grades]
+
+
+def set_manual_score(db_url: str, assignment: str, student: str, notebook: str, grade_id: str,
+                     score: float | None, needs_manual_grade: bool = False) -> None:
+    """Write the instructor's score for one test cell (None: take the decision back), as formgrader
+    does: the manual score overrides the automatic one in every total nbgrader computes."""
+    with open_gradebook(db_url) as gb:
+        grade = gb.find_grade(grade_id, notebook, assignment, student)
+        grade.manual_score = score
+        grade.needs_manual_grade = needs_manual_grade
+        gb.db.commit()
+
+
+def manual_state(db_url: str, assignment: str, student: str) -> dict[tuple[str, str], tuple[float | None, bool]]:
+    """(notebook, grade_id) -> (manual_score, needs_manual_grade) of one submission ({} if none)."""
+    with open_gradebook(db_url) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        return {(nb.name, g.name): (g.manual_score, bool(g.needs_manual_grade))
+                for nb in submission.notebooks for g in nb.grades}
+
+
+# The review state kept next to the gradebook (grader/review.py has the queue and the decisions).
+REVIEW_PREFIX = "Needs your instructor's review:"  # how a flagged test cell's error starts (lib/course_check/reading.py)
+REVIEWS_FILE = "reviews.json"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def workspace_root(db_url: str) -> Path | None:
+    """The workspace of a SQLite gradebook (its folder); None for another database."""
+    if not db_url.startswith("sqlite:///"):
+        return None
+    return Path(db_url[len("sqlite:///"):]).parent
+
+
+def staged_digest(root: Path, student: str, assignment: str) -> str | None:
+    """A hash of the files staged in submitted/<student>/<assignment>/ (what was graded); None if
+    there are none."""
+    folder = root / "submitted" / student / assignment
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def load_reviews(root: Path) -> dict:
+    try:
+        return json.loads((root / REVIEWS_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as error:
+        raise GraderError(f"{root / REVIEWS_FILE}: not readable JSON ({error}); restore it or remove it") from None
+
+
+def save_reviews(root: Path, reviews: dict) -> None:
+    path = root / REVIEWS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(reviews, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reasons, from the graded notebook
+# ---------------------------------------------------------------------------------------------
+def _output_text(output) -> str:
+    if output.get("output_type") == "error":
+        return _ANSI.sub("", "\n".join(output.get("traceback") or []) or f"{output.get('ename')}: {output.get('evalue')}")
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    return ""
+
+
+def review_reasons(notebook_path: Path) -> dict[str, str]:
+    """grade_id -> the review message of each test cell whose output carries REVIEW_PREFIX."""
+    try:
+        nb = nbformat.read(notebook_path, as_version=4)
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if not grade_id or cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            text = _output_text(output)
+            at = text.find(REVIEW_PREFIX)
+            if at >= 0:
+                message = text[at + len(REVIEW_PREFIX):]
+                lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+                found[grade_id] = " ".join(lines[:3])[:600]
+                break
+    return found
+
+
+def after_regrade(db_url: str, assignment: str, student: str,
+                  previous: dict[tuple[str, str], float | None]) -> None:
+    """Called right after a submission was (re)graded into the gradebook; `previous` holds the
+    manual scores it had before. Same files as when last graded: every manual score stands (and no
+    longer needs a grade); other files: the manual scores are dropped, and only the cells the
+    grader flagged this time need a grade (grader/review.py's docstring). The digest of the files
+    graded is kept in <workspace>/reviews.json; only SQLite gradebooks in a workspace take part."""
+    root = workspace_root(db_url)
+    digest = staged_digest(root, student, assignment) if root is not None else None
+    if digest is None:
+        return
+    reviews = load_reviews(root)
+    key = f"{student}/{assignment}"
+    record = reviews.setdefault(key, {})
+    graded_before = record.get("graded")
+    if graded_before == digest:
+        for (notebook, grade_id), manual in previous.items():
+            if manual is not None:
+                set_manual_score(db_url, assignment, student, notebook, grade_id, manual, False)
+    elif graded_before is not None:
+        state = manual_state(db_url, assignment, student)
+        flags: dict[str, dict[str, str]] = {}
+        for (notebook, grade_id), (manual, _) in state.items():
+            if manual is None and (notebook, grade_id) not in previous:
+                continue
+            if notebook not in flags:
+                flags[notebook] = review_reasons(root / "autograded" / student / assignment / f"{notebook}.ipynb")
+            set_manual_score(db_url, assignment, student, notebook, grade_id, None, grade_id in flags[notebook])
+        if record.get("decisions"):
+            record["superseded"] = record.pop("decisions")
+    record["graded"] = digest
+    save_reviews(root, reviews)

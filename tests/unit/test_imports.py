@@ -4,8 +4,8 @@ Layers, top to bottom (ARCHITECTURE.md): a module may import grader modules of l
 never one of its own layer or above. `grader.checks` sits below every grader module but the kernel
 start-up file, and imports only `grader.checks.*`, the libraries (`transformer_reference`, and
 `course_check`, which holds the checks' code), and the proxy side of the trust boundary
-(`grader.boundary.remote` and `.static`: how a student's object in the kernel is seen and how the
-submitted text is read), which import no grader module above them.
+(`grader.boundary.remote`: how a student's object in the kernel is seen; the submitted text is
+read by `course_check.reading`), which import no grader module above them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ LAYERS = {
     "grader.release": 4,
     "grader.feedback": 4,
     "grader.report": 4,
+    "grader.review": 2,
+    "grader.similarity": 1,
     "grader.execution": 5,
     "grader.grading_preload": 6,  # imported by name only: the fork server of grader.execution loads it
     "grader.forked": 4,
@@ -39,7 +41,6 @@ LAYERS = {
     "grader.boundary.remote": 1,
     "grader.boundary.line": 1,
     "grader.boundary.kernel_agent": 0,
-    "grader.boundary.static": 0,
     "grader.boundary.sanitize": 0,
     "grader.boundary": 0,
     "grader.workspace": 2,
@@ -48,7 +49,7 @@ LAYERS = {
     "grader.settings": 0,
 }
 KERNEL_SIDE = {"grader.kernel_startup"}
-CHECKS_MAY_USE = {"grader.boundary", "grader.boundary.remote", "grader.boundary.static", "grader.boundary.kernel_agent"}  # runs in the kernel; imported by nobody
+CHECKS_MAY_USE = {"grader.boundary", "grader.boundary.remote", "grader.boundary.kernel_agent"}  # runs in the kernel; imported by nobody
 
 
 def _module_name(path: Path) -> str:
