@@ -42,10 +42,12 @@ from pathlib import Path
 
 from nbgrader.converters import Autograde
 
+from grader import checks
 from grader.forked import WarmPool
 from grader.runner import nbgrader_config, run_converter
 from grader.sandbox import Sandbox
 from grader.settings import GraderError, GradingLimits
+from grader.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ def grade_one(task: Task) -> Outcome:
 def _grade(arguments: str) -> list:
     """Run nbgrader's Autograde on one submission (in the grading process); [success, error]."""
     args = json.loads(arguments)
+    checks.use_hidden_seed(Workspace(Path(args["root"])).hidden_seed())
     sandbox = Sandbox(**args["sandbox"]) if args["sandbox"] is not None else None
     config = nbgrader_config(Path(args["root"]), f"sqlite:///{args['db_path']}", cell_timeout=args["cell_timeout"],
                              sandbox=sandbox, warm_parent=args["warm_parent"])

@@ -25,7 +25,8 @@ Grading settings (see `nbgrader_config`):
   where nbgrader's Execute stands, before anything reads the outputs. It is `TrustedExecute`
   (grader/boundary/verdicts.py): the kernel runs the notebook without the hidden tests, which then
   run in this process against the kernel's objects; each test cell's outputs are rewritten from
-  that verdict;
+  that verdict; `SaveTrustedGrades` stands for nbgrader's SaveAutoGrades and marks the tests the
+  grader sent to review (the text did not show what the exercise runs) as needing a manual grade;
 - `OverwriteCells.add_missing_cells`: a deleted test cell is put back and run;
 - `LimitOutput`: at most 1000 lines of stream output and 100 traceback lines per cell are kept in
   the graded notebook (a cell printing a million lines does not bloat it or the feedback), and
@@ -44,11 +45,11 @@ from pathlib import Path
 
 from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, SaveAutoGrades
 from nbgrader.utils import capture_log
 from traitlets.config import Config
 
-from grader.boundary.verdicts import TrustedExecute
+from grader.boundary.verdicts import SaveTrustedGrades, TrustedExecute
 from grader.gradebook import adjust_nbgrader, quiet_gradebook
 from grader.settings import DEFAULT_CELL_TIMEOUT, KERNEL_NAME
 
@@ -61,8 +62,8 @@ NOTEBOOK_EXECUTOR: type = TrustedExecute
 
 def autograde_steps() -> list[type]:
     """nbgrader's own Autograde steps, with `NOTEBOOK_EXECUTOR` in the place of its `Execute`."""
-    return [NOTEBOOK_EXECUTOR if step is Execute else step
-            for step in Autograde.class_traits()["autograde_preprocessors"].default()]
+    replaced = {Execute: NOTEBOOK_EXECUTOR, SaveAutoGrades: SaveTrustedGrades}
+    return [replaced.get(step, step) for step in Autograde.class_traits()["autograde_preprocessors"].default()]
 
 
 def nbgrader_config(root: Path | None = None, db_url: str | None = None, *,

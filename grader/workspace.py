@@ -38,6 +38,7 @@ The grading kernel (the seam where a kernel is started: `kernel_environment` her
 from __future__ import annotations
 
 import json
+import secrets
 import os
 import shutil
 from collections.abc import Iterator
@@ -86,10 +87,27 @@ class Workspace:
     def tasks_dir(self) -> Path:
         return self.root / "tasks"
 
+    @property
+    def secret_file(self) -> Path:
+        return self.root / "hidden-seed.secret"
+
+    def hidden_seed(self) -> int:
+        """This workspace's secret: every hidden input is drawn from it (grader/checks). Made at the
+        first autograde, kept here only (never in the code or the repository), readable by its owner
+        alone; a sandboxed kernel never sees the workspace."""
+        try:
+            fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return int(self.secret_file.read_text())
+        with os.fdopen(fd, "w") as out:
+            out.write(f"{secrets.randbits(62)}\n")
+        return int(self.secret_file.read_text())
+
     def prepare(self, source_dir: Path) -> None:
         """Create the folders, point `source` at the solutions and install the kernel startup file."""
         self.root.mkdir(parents=True, exist_ok=True)
         link_dir(self.step("source"), source_dir)
+        self.hidden_seed()
         startup = self.ipython_dir / "profile_default" / "startup" / "00-grader.py"
         startup.parent.mkdir(parents=True, exist_ok=True)
         wanted = KERNEL_STARTUP.read_bytes()

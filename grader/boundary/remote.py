@@ -102,6 +102,7 @@ class RemoteKernel:
         # registered attributes, which travel with its handle, are read locally only within the
         # generation they were described in.
         self.generation = 0
+        self.student_texts: list[str] = []  # messages of the student's exceptions: never in a verdict (`redact`)
 
     def install(self) -> None:
         self._expect_nothing(self._run(install_code()))
@@ -111,7 +112,7 @@ class RemoteKernel:
     def _expect_nothing(outputs) -> None:
         for out in outputs:
             if out.get("output_type") == "error":
-                raise KernelAnswerError(f"the grading helper could not be loaded in your kernel ({out.get('ename')}: {str(out.get('evalue'))[:200]})")
+                raise KernelAnswerError(f"the grading helper could not be loaded in your kernel ({out.get('ename')})")
 
     def request(self, op: str, *args):
         if op not in ("lookup", "getattr", "keep"):
@@ -124,7 +125,8 @@ class RemoteKernel:
             if "error" not in answer:
                 return decode(answer["ok"], self._proxy)
         except (ValueError, KeyError, TypeError) as err:
-            raise KernelAnswerError(f"your kernel's answer could not be read ({type(err).__name__}: {str(err)[:200]})") from None
+            raise KernelAnswerError(f"your kernel's answer could not be read ({type(err).__name__})") from None
+        self.student_texts.append(str(answer.get("message", "")))
         raise _exception(answer)
 
     def _ask(self, payload: bytes) -> str:
@@ -142,8 +144,8 @@ class RemoteKernel:
         outputs = self._run(f"__import__('sys').modules[{AGENT_NAME!r}].AGENT.serve({base64.b64encode(payload).decode()!r})")
         answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
         if not answers:
-            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
-            why = f" ({errors[0][:200]})" if errors else ""
+            errors = [str(o.get("ename"))[:60] for o in outputs if o.get("output_type") == "error"]
+            why = f" ({errors[0]})" if errors else ""
             raise KernelAnswerError(f"your kernel gave no answer to the grader{why}; it may have died, hung or been altered")
         text = answers[-1]["data"][MIME]
         if len(text) > MAX_ANSWER_BYTES:
@@ -232,19 +234,37 @@ _BUILTIN_ERRORS = {name: getattr(builtins, name) for name in dir(builtins)
 
 
 def _exception(answer: dict) -> Exception:
-    """The student's exception, rebuilt by name (builtin classes keep their class, so `except
-    ValueError` in a check works; others become a plain Exception subclass of that name)."""
+    """The student's exception, rebuilt: builtin classes keep their class (so `except ValueError`
+    in a check works), any other class becomes `Exception` (its name is the student's text). The
+    message stays available to the checks (does it name the argument?); `RemoteKernel.redact`
+    keeps it out of every verdict."""
     name = str(answer.get("error", "Exception"))
     message = str(answer.get("message", ""))
-    if name in _BUILTIN_ERRORS:
-        error = _BUILTIN_ERRORS[name]
-    else:
-        safe = "".join(ch for ch in name if ch.isalnum() or ch == "_")[:60] or "Exception"
-        error = type(safe, (Exception,), {})
+    error = _BUILTIN_ERRORS.get(name, Exception)
     try:
         return error(message)
     except Exception:
         return Exception(message)
+
+
+HIDDEN_TEXT = "[its message, not shown: it may carry the grader's hidden inputs]"
+
+
+def redact(verdict: str, texts: list[str]) -> str:
+    """`verdict` without any part of the student's exception messages `texts` that it quotes
+    (whole, cut short as the checks cut them, or escaped as `repr` writes them)."""
+    for text in sorted(set(texts), key=len, reverse=True):
+        for form in (text, repr(text)[1:-1]):
+            lo, hi = 0, len(form)  # the longest prefix of `form` quoted in the verdict
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if form[:mid] in verdict:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            if lo and lo >= min(len(form), 3):
+                verdict = verdict.replace(form[:lo], HIDDEN_TEXT)
+    return verdict
 
 
 def _write_back(before, after) -> None:

@@ -20,6 +20,8 @@ The hidden source is put back afterwards, so the graded notebook reads as before
 
 from __future__ import annotations
 
+import ast
+import builtins
 import contextlib
 import json
 import re
@@ -29,13 +31,13 @@ import nbformat
 from nbformat.v4 import new_output
 from traitlets import Integer
 from nbclient.exceptions import DeadKernelError
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, SaveAutoGrades
 from nbgrader.utils import is_grade, is_solution
 
-from grader.boundary import static
+from course_check import reading
 from grader.boundary.kernel_agent import MIME
 from grader.boundary.line import AgentLine
-from grader.boundary.remote import KernelAnswerError, RemoteKernel, submission
+from grader.boundary.remote import KernelAnswerError, RemoteKernel, redact, submission
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n(.*?)^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
 
@@ -115,6 +117,20 @@ class BoundedExecute(Execute):
         return note
 
 
+class SaveTrustedGrades(SaveAutoGrades):
+    """nbgrader's SaveAutoGrades; a test the grader sent to review (`needs_review`) is marked as
+    needing a manual grade in the gradebook, so formgrader lists it and an instructor's score
+    overrides its automatic 0."""
+
+    def _add_score(self, cell, resources) -> None:
+        super()._add_score(cell, resources)
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        if grade_id in resources.get("grader", {}).get("review", {}):
+            grade = self.gradebook.find_grade(grade_id, self.notebook_id, self.assignment_id, self.student_id)
+            grade.needs_manual_grade = True
+            self.gradebook.db.commit()
+
+
 class TrustedExecute(BoundedExecute):
     """nbgrader's Execute, with every grade decided by the grader's own process (module docstring)."""
 
@@ -133,8 +149,13 @@ class TrustedExecute(BoundedExecute):
                 cell = nb.cells[index]
                 visible = cell.source
                 cell.source = visible.rstrip("\n") + ("\n\n### BEGIN HIDDEN TESTS\n" + source + "### END HIDDEN TESTS" if source else "")
+        review = {}
         for index in hidden:
-            record(nb.cells[index], self.verdicts.get(index, "the grader could not run this test"))
+            failure = self.verdicts.get(index, "the grader could not run this test")
+            record(nb.cells[index], failure)
+            if needs_review(failure):
+                review[nb.cells[index].metadata.nbgrader.get("grade_id")] = failure
+        resources.setdefault("grader", {})["review"] = review  # read by SaveTrustedGrades
         return nb, resources
 
     def _execute_and_judge(self, nb, resources, km, hidden, code):
@@ -196,11 +217,7 @@ def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], l
     opens a direct line to the agent once it is installed (line.py); without one, every request
     is a cell run through `run`.
     """
-    tampered = static.tampering(code)
-    if tampered:
-        message = (f"This notebook uses {tampered}, which submitted work may not use: it can change what the "
-                   "grader's calls see, so no test of this notebook can be graded. Remove it and resubmit.")
-        return {index: message for index in hidden}
+    text = reading.read(tuple(code))
     verdicts: dict[int, str | None] = {}
     kernel = RemoteKernel(run, open_line)
     started = time.monotonic()
@@ -212,6 +229,10 @@ def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], l
                 continue
             if not source.strip():
                 verdicts[index] = "this test has no hidden check; ask your instructor"
+                continue
+            doubt = _unreadable(text, source)
+            if doubt:  # the text does not show what the exercise runs: a person decides
+                verdicts[index] = doubt
                 continue
             began = time.monotonic()
             try:
@@ -225,18 +246,46 @@ def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], l
                 verdicts[index] = dead
             except KernelAnswerError as err:
                 verdicts[index] = str(err)
-            except AssertionError as err:
+            except AssertionError as err:  # the checks' own words (a student's exception text never reaches them)
                 verdicts[index] = str(err) or "a hidden check failed"
             except NameError as err:
                 verdicts[index] = f"{err}: define it in the notebook (run every cell above before submitting)"
             except NotImplementedError:
                 verdicts[index] = "this exercise raised NotImplementedError: write the exercise first."
-            except Exception as err:  # a student's exception rebuilt by name, or a check that could not run
+            except Exception as err:  # a student's exception, rebuilt by class only, or a check that could not run
                 log.debug("hidden check of cell %d raised", index, exc_info=True)
-                verdicts[index] = f"{type(err).__name__}: {str(err)[:500]}"
+                verdicts[index] = (f"your code raised {type(err).__name__} on the grader's inputs (its message is "
+                                   "not shown, so that the hidden inputs stay hidden); the visible tests and "
+                                   "`python -m course_check` show it on other inputs")
+            if verdicts[index] and kernel.student_texts:
+                verdicts[index] = redact(verdicts[index], kernel.student_texts)
             log.debug("hidden test of cell %d: %.2f s", index, time.monotonic() - began)
     log.debug("trusted checks took %.1f s", time.monotonic() - started)
     return verdicts
+
+
+def _unreadable(text: reading.Reading, hidden: str) -> str | None:
+    """The reading's doubt about any student name the hidden block uses, as its verdict, or None."""
+    try:
+        tree = ast.parse(hidden)
+    except SyntaxError:
+        return None
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    used = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+    for name in dict.fromkeys(used):
+        if name in bound or hasattr(builtins, name):
+            continue
+        finding = text.unreadable(name)
+        if finding:
+            return finding.message(name)
+    return None
+
+
+def needs_review(failure: str | None) -> bool:
+    """Whether a verdict sends its exercise to a person (reading.REVIEW starts it)."""
+    return bool(failure) and failure.startswith(reading.REVIEW)
 
 
 def record(cell, failure: str | None) -> None:

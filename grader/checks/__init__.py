@@ -5,7 +5,7 @@ part of a test cell runs it in the student's kernel on public probes, and the hi
 the same functions here, in the grader's process, on every case with seeds the student never
 sees. Importing this package plugs the trust boundary into the checks: the student's objects are
 proxies (`grader/boundary/remote.py`) and delegation is read from the submitted text
-(`grader/boundary/static.py`).
+(`course_check/reading.py`).
 
 `grader.checks.<module>.<check>(...)` (what a hidden block calls) is `course_check.<module>.<check>`
 run under `HIDDEN` probes.
@@ -16,16 +16,25 @@ from __future__ import annotations
 import functools
 import importlib
 
-from course_check import boundary
+from course_check import boundary, reading
 from course_check.common import Probes, using
-from grader.boundary import remote, static
+from grader.boundary import remote
 
-# Every case, on seeds shifted away from the public ones. Fixed, so grading twice gives the same grades.
+# Every case, on seeds derived from the workspace's secret (`use_hidden_seed`; grading twice in one
+# workspace gives the same grades). Outside a workspace (the corpus, in-process tests) a fixed one.
 HIDDEN = Probes("hidden", seed_offset=7_919_003, every_case=True)
 
 
-def _remote_delegation(obj, name: str, forbidden: list[str], reference: str | None) -> str | None:
-    return static.delegation(remote.submitted_code(), name, forbidden, reference)
+def use_hidden_seed(secret: int) -> None:
+    """Draw the hidden inputs from `secret` (grader/workspace.py keeps one per workspace)."""
+    global HIDDEN
+    HIDDEN = Probes("hidden", seed_offset=int(secret), every_case=True)
+
+
+def _submitted_reading() -> reading.Reading | None:
+    """The reading of the submission being graded (its code cells, as submitted)."""
+    code = remote.submitted_code()
+    return reading.read(tuple(code)) if code else None
 
 
 boundary.install(
@@ -35,7 +44,7 @@ boundary.install(
     in_kernel=remote.in_kernel,
     is_remote=remote.is_remote,
     call_options=remote.call_options,
-    remote_delegation=_remote_delegation,
+    submitted_reading=_submitted_reading,
 )
 
 

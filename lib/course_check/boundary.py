@@ -39,8 +39,17 @@ def _call_options(**options):
     yield
 
 
-def _no_remote_delegation(obj, subject: str, forbidden: list[str], reference: str | None) -> str | None:
-    raise TypeError(f"{obj!r} is not a student object seen through the grader's boundary")
+_notebook_text: list = []  # the code cells `python -m course_check` runs (self_check.py), when it runs them
+
+
+def _kernel_reading():
+    """The reading of the student's notebook where the checks run beside it: the cells
+    `python -m course_check` read from the file, or the cells this kernel has run (reading.py)."""
+    from course_check import reading
+
+    if _notebook_text:
+        return reading.read(tuple(_notebook_text[-1]))
+    return reading.kernel_reading()
 
 
 class _Seams:
@@ -52,7 +61,7 @@ class _Seams:
     in_kernel = staticmethod(_in_kernel)  # run a scenario where the student's objects live
     is_remote = staticmethod(lambda obj: False)
     call_options = staticmethod(_call_options)  # stand-ins, forbidden calls, backward for remote calls
-    remote_delegation = staticmethod(_no_remote_delegation)  # static reading of the submitted text
+    submitted_reading = staticmethod(_kernel_reading)  # the reading of the submitted text (reading.py)
 
     def __reduce__(self):
         # A check's helper sent into the kernel (by value) finds the kernel's own seams there:

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import dis
 import functools
+import hashlib
 import inspect
 import random
 import types
@@ -269,6 +270,10 @@ class DelegationError(AssertionError):
     """The exercise handed its subject to a ready-made implementation."""
 
 
+class NeedsReview(AssertionError):
+    """The text does not show what the exercise runs: 0 points, and a person decides (reading.py)."""
+
+
 def _delegation_message(exercise: str, path: str) -> str:
     return (
         f"`{exercise}` calls {path}, which does this exercise for you, so the exercise scores 0. "
@@ -426,34 +431,30 @@ def _scan(obj, forbidden: list[tuple[str, object]], seen: set[int]) -> str | Non
 
 
 def refuse_delegation(obj, subject: str, reference: str | None = None) -> None:
-    """Fail if `obj` (a student function or class) reaches a forbidden implementation in its code.
+    """Fail if `obj` (a student function or class) reaches a forbidden implementation, or if the
+    notebook's text does not show what it runs (`reading.py`: the same words in the grader, in
+    Validate and in `python -m course_check`).
 
     `subject` is a key of FORBIDDEN_CALLS; `reference` is the name of the same component in
     `transformer_reference` (e.g. "scaled_dot_product_attention"), which is forbidden too.
     """
-    if seams.is_remote(obj):
-        _refuse_remote(obj, subject, reference)
+    if subject not in FORBIDDEN_CALLS:
+        raise KeyError(f"unknown delegation subject {subject!r}; known: {sorted(FORBIDDEN_CALLS)}")
+    remote = seams.is_remote(obj)
+    name = (obj._desc.get("lookup") or obj.__name__) if remote else _getattr(obj, "__name__", type(obj).__name__)
+    text = seams.submitted_reading()
+    if text is not None and (remote or name in text.bindings or text.everything or text.machinery):
+        finding = text.unreadable(name) or text.delegation(name, subject, reference, FORBIDDEN_CALLS[subject])
+        if finding:
+            raise (DelegationError if finding.kind == "delegation" else NeedsReview)(finding.message(name))
+    if remote:
         return
+    # In the kernel, the objects themselves are at hand too: read their bytecode as a second signal.
     forbidden = _forbidden(subject, reference)
     found = None
     if inspect.isclass(obj):  # `class Mine(nn.LayerNorm): pass` inherits the whole exercise
         found = next((path for klass in obj.__mro__[1:] for path, target in forbidden if klass is target), None)
     found = found or _scan(obj, forbidden, set())
-    if found:
-        raise DelegationError(_delegation_message(_getattr(obj, "__name__", type(obj).__name__), found))
-
-
-def _refuse_remote(obj, subject: str, reference: str | None) -> None:
-    """`refuse_delegation` for a student object in the kernel: read the submitted source here."""
-    name = obj._desc.get("lookup") or obj.__name__
-    if obj.remote_kind == "function" and not obj._desc.get("notebook_function", True):
-        raise DelegationError(
-            f"`{name}` is not a function written in your notebook (it is {obj.remote_type}), so the exercise scores 0. "
-            "Write the computation yourself."
-        )
-    if subject not in FORBIDDEN_CALLS:
-        raise KeyError(f"unknown delegation subject {subject!r}; known: {sorted(FORBIDDEN_CALLS)}")
-    found = seams.remote_delegation(obj, name, FORBIDDEN_CALLS[subject], reference)
     if found:
         raise DelegationError(_delegation_message(name, found))
 
@@ -681,9 +682,15 @@ def cases(items) -> list:
 # Small helpers for building inputs.
 # ---------------------------------------------------------------------------------------------
 def seeded(seed: int) -> torch.Generator:
-    """A CPU generator with a fixed seed (shifted by the current probes), so checks never depend on
-    the global RNG state."""
-    return torch.Generator().manual_seed(seed + probes().seed_offset)
+    """A CPU generator for the check's own `seed` under the current probes, so checks never depend
+    on the global RNG state. Under the grader's and fresh probes the seed is a one-way mix of the
+    probes' secret offset and `seed`: a generator's `initial_seed()`, if student code reads it,
+    tells nothing about the other inputs."""
+    offset = probes().seed_offset
+    if offset == 0:
+        return torch.Generator().manual_seed(seed)
+    digest = hashlib.blake2b(f"{offset}:{seed}".encode(), digest_size=7).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little"))
 
 
 def randn(*shape: int, seed: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:

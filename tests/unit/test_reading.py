@@ -1,0 +1,227 @@
+"""The reading of a submission's text (lib/course_check/reading.py): what each exercise reaches.
+
+Three verdicts, each with the classes of code the wave-3 trials found: ordinary Python is never a
+finding; a ready-made implementation of the subject, however it is reached, is a delegation; code
+the reader cannot follow (or that reaches the grading machinery) is unreadable, for a person to
+review.
+"""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_check import reading
+
+ROOT = Path(__file__).resolve().parents[2]
+SETUP = "import math\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+OWN_SOFTMAX = ("def softmax_with_temperature(x, temperature=1.0):\n"
+               "    z = x / temperature\n"
+               "    e = torch.exp(z - z.amax(dim=-1, keepdim=True))\n"
+               "    return e / e.sum(dim=-1, keepdim=True)\n")
+NAME = "softmax_with_temperature"
+
+
+def read(*cells: str) -> reading.Reading:
+    return reading.Reading([SETUP, *cells])
+
+
+def delegates(*cells: str, name=NAME, subject="softmax", reference="softmax_with_temperature"):
+    return read(*cells).delegation(name, subject, reference)
+
+
+def unreadable(*cells: str, name=NAME):
+    return read(*cells).unreadable(name)
+
+
+# Ordinary Python anywhere in an honest notebook: each of these cost a whole assignment in wave 2.
+HONEST = [
+    "from IPython import display",
+    "from IPython.display import display, HTML\ndisplay(HTML('<b>hi</b>'))",
+    "import IPython.display as ipd",
+    "from IPython.core.display import Markdown",
+    "import os\nprint(os.getcwd())",
+    "import os\nos.makedirs('out', exist_ok=True)\nprint(os.listdir('.'))",
+    "from types import SimpleNamespace\ncfg = SimpleNamespace(d_model=8)",
+    "import inspect\nprint(inspect.signature(softmax_with_temperature))",
+    "import inspect\nprint(inspect.getsource(softmax_with_temperature))",
+    "import threading\nlock = threading.Lock()",
+    "import weakref\nr = weakref.ref(cfg)" if False else "import weakref\nclass A: pass\na = A()\nr = weakref.ref(a)",
+    "import pickle\nblob = pickle.dumps([1, 2])",
+    "import sys\nprint(sys.getsizeof([1, 2, 3]))",
+    "import sys\nsys.path.append('..')\nprint(sys.version_info)",
+    "print(sorted(globals()))",
+    "print(sorted(k for k in globals() if not k.startswith('_')))",
+    "from types import SimpleNamespace\ncfg = SimpleNamespace(lr=0.1)\nprint(vars(cfg))",
+    "torch.backends.cudnn.deterministic = True\ntorch.backends.cudnn.benchmark = False",
+    "def evaluate(model, eval=True):\n    return eval",
+    "%matplotlib inline\nimport matplotlib.pyplot as plt",
+    "%time y = softmax_with_temperature(torch.randn(3, 4))",
+    "%%time\ny = softmax_with_temperature(torch.randn(3, 4))",
+    "%timeit -n 3 softmax_with_temperature(torch.randn(3, 4))",
+    "!ls\nfiles = !ls",
+    "%load_ext autoreload\n%autoreload 2",
+    "softmax_with_temperature?",
+    "import gc\ngc.collect()",
+    "import time\nt0 = time.perf_counter()",
+    "import random\nrandom.seed(0)\nimport numpy as np\nnp.random.seed(0)\ntorch.manual_seed(0)",
+    "import matplotlib.pyplot as plt\nplt.rcParams['figure.figsize'] = (6, 4)",
+    "losses = []\nfor step in range(3):\n    losses.append(step)",
+    "import warnings\nwarnings.filterwarnings('ignore')",
+    "import logging\nlogging.getLogger().setLevel(logging.INFO)",
+    "import json, copy, itertools, collections, functools, dataclasses, typing",
+    "try:\n    import einops\nexcept ImportError:\n    einops = None",
+    "with torch.no_grad():\n    y = softmax_with_temperature(torch.randn(2, 3))",
+    "import multiprocessing\nprint(os.cpu_count()) if False else None",
+    "%%capture out\nprint('quiet')",
+    "from course_check import check\ncheck('07_output')",
+]
+
+
+@pytest.mark.parametrize("code", HONEST)
+def test_ordinary_python_is_never_a_finding(code):
+    cells = [OWN_SOFTMAX, code]
+    assert unreadable(*cells) is None, code
+    assert delegates(*cells) is None, code
+
+
+# Ordinary dynamic code inside an exercise stays readable.
+@pytest.mark.parametrize("code", [
+    "class MoE(nn.Module):\n    def __init__(self, n):\n        super().__init__()\n        for i in range(n):\n"
+    "            setattr(self, f'expert{i}', nn.Linear(4, 4))\n        self.n = n\n"
+    "    def forward(self, x):\n        return sum(getattr(self, f'expert{i}')(x) for i in range(self.n))\n",
+    "ACTIVATIONS = {'relu': torch.relu, 'gelu': F.gelu}\n"
+    "class MoE(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.experts = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])\n"
+    "    def forward(self, x, act='relu'):\n        return sum(ACTIVATIONS[act](e(x)) for e in self.experts)\n",
+    "class MoE(nn.Module):\n    def forward(self, x):\n        return self.__class__.__name__, x\n",
+])
+def test_ordinary_dynamic_code_in_an_exercise_is_readable(code):
+    assert unreadable(code, name="MoE") is None
+    assert delegates(code, name="MoE", subject="none", reference="MixtureOfExperts") is None
+
+
+DELEGATIONS = [
+    "def softmax_with_temperature(x, t=1.0):\n    return torch.softmax(x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return F.softmax(x / t, dim=-1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return (x / t).softmax(-1)",
+    "sm = torch.softmax\ndef softmax_with_temperature(x, t=1.0):\n    return sm(x / t, -1)",
+    "from torch.nn.functional import softmax as s\ndef softmax_with_temperature(x, t=1.0):\n    return s(x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0, _f=torch.softmax):\n    return _f(x / t, -1)",
+    "import functools\nsoftmax_with_temperature = functools.partial(torch.softmax, dim=-1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return getattr(torch, 'soft' + 'max')(x / t, -1)",
+    "def helper(x):\n    return torch.nn.functional.softmax(x, -1)\ndef softmax_with_temperature(x, t=1.0):\n    return helper(x / t)",
+    "softmax_with_temperature = lambda x, t=1.0: torch.special.softmax(x / t, -1)",
+    # private and other entry points of the same operation
+    "def softmax_with_temperature(x, t=1.0):\n    return torch._softmax(x / t, -1, False)",
+    "def softmax_with_temperature(x, t=1.0):\n    return torch._C._VariableFunctions.softmax(x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return torch.ops.aten._softmax.default(x / t, -1, False)",
+    "def softmax_with_temperature(x, t=1.0):\n    return torch._C._nn.log_softmax(x / t, -1).exp()",
+    # equivalent ready-made operations
+    "def softmax_with_temperature(x, t=1.0):\n    return F.softmin(-x / t, dim=-1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return torch.log_softmax(x / t, -1).exp()",
+    "def softmax_with_temperature(x, t=1.0):\n    return nn.Softmax(dim=-1)(x / t)",
+    "from scipy.special import softmax as s\ndef softmax_with_temperature(x, t=1.0):\n    return torch.as_tensor(s(x.numpy() / t, -1))",
+    # the course's own implementations
+    "from course_check.output import _softmax_oracle\ndef softmax_with_temperature(x, t=1.0):\n    return _softmax_oracle(x, t)",
+    "import course_check.common as cc\ndef softmax_with_temperature(x, t=1.0):\n    return cc.anything(x, t)",
+    "from transformer_reference import softmax_with_temperature",
+    "import transformer_reference.output as ref\ndef softmax_with_temperature(x, t=1.0):\n    return ref.softmax_with_temperature(x, t)",
+    "from torch.nn.functional import *\ndef softmax_with_temperature(x, t=1.0):\n    return softmax(x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    import torch.nn.functional as G\n    return G.softmax(x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    m = torch.nn.functional\n    return m.softmax(x / t, -1)",
+    "%time softmax_with_temperature = torch.softmax",
+    "%%capture\ndef softmax_with_temperature(x, t=1.0):\n    return torch.softmax(x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return importlib.import_module('torch').softmax(x / t, -1)",
+]
+
+
+@pytest.mark.parametrize("code", DELEGATIONS)
+def test_delegation_is_found_however_it_is_written(code):
+    assert delegates(code), code
+
+
+def test_group_norm_rms_norm_and_the_attention_forward_are_their_subjects():
+    norm = "def layer_norm(x, g, b, eps=1e-5):\n    return F.group_norm(x.unsqueeze(1), 1).squeeze(1) * g + b"
+    assert delegates(norm, name="layer_norm", subject="norm", reference="layer_norm")
+    rms = "def layer_norm(x, g, b, eps=1e-5):\n    return F.rms_norm(x - x.mean(-1, keepdim=True), x.shape[-1:], g, eps) + b"
+    assert delegates(rms, name="layer_norm", subject="norm", reference="layer_norm")
+    mha = ("class MultiHeadAttention(nn.Module):\n    def forward(self, q, k, v, mask=None):\n"
+           "        return F.multi_head_attention_forward(q, k, v, 8, 2, None, None, None, None, False, 0.0, None, None)[0]")
+    assert delegates(mha, name="MultiHeadAttention", subject="attention", reference="MultiHeadAttention")
+    inherits = "class MultiHeadAttention(nn.MultiheadAttention):\n    pass\n"
+    assert delegates(inherits, name="MultiHeadAttention", subject="attention", reference="MultiHeadAttention")
+
+
+def test_earlier_components_and_own_attribute_names_are_allowed():
+    code = ("from transformer_reference import scaled_dot_product_attention\n"
+            "class MultiHeadAttention(nn.Module):\n"
+            "    def __init__(self):\n        super().__init__()\n        self.attention = scaled_dot_product_attention\n"
+            "    def forward(self, q, k, v, mask=None):\n"
+            "        out, _ = self.attention(q, k, v, mask)\n"
+            "        return out\n")
+    assert delegates(code, name="MultiHeadAttention", subject="attention", reference="MultiHeadAttention") is None
+    assert unreadable(code, name="MultiHeadAttention") is None
+
+
+UNREADABLE = [
+    "%run helpers.py\n" + OWN_SOFTMAX,
+    "%%script python\nprint(1)\n",
+    "%%writefile mysoft.py\nimport torch\ndef f(x):\n    return torch.softmax(x, -1)\n",  # then imported below
+    "for softmax_with_temperature in [torch.softmax]:\n    pass",
+    "with open('x') as softmax_with_temperature:\n    pass",
+    "if (softmax_with_temperature := torch.softmax):\n    pass",
+    "def install():\n    global softmax_with_temperature\n    softmax_with_temperature = torch.softmax\ninstall()",
+    "TABLE = {}\ndef softmax_with_temperature(x, t=1.0):\n    return TABLE['f'](x / t, -1)\nTABLE['f'] = torch.softmax",
+    "impl = []\nimpl.append(torch.softmax)\ndef softmax_with_temperature(x, t=1.0):\n    return impl[0](x / t, -1)",
+    "class S:\n    pass\nsetattr(S, 'f', staticmethod(torch.softmax))\ndef softmax_with_temperature(x, t=1.0):\n    return S.f(x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    name = 'soft' + 'max' if t else ''\n    return getattr(F, name)(x / t, -1)",
+    "def g(x, f=None):\n    return x\ndef softmax_with_temperature(x, t=1.0):\n    return g.__defaults__[0](x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return F.__dict__['soft' 'max'](x / t, -1)",
+    "import runpy\nns = runpy.run_path('x.py')\ndef softmax_with_temperature(x, t=1.0):\n    return ns['f'](x, t)",
+    "def softmax_with_temperature(x, t=1.0):\n    return eval('torch.' + 'softmax')(x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return globals()['helper'](x / t)",
+    "globals()['softmax_with_temperature'] = torch.softmax",
+    "torch.exp = lambda x: x\n" + OWN_SOFTMAX,
+    "setattr(torch, 'exp', torch.sigmoid)\n" + OWN_SOFTMAX,
+    "def softmax_with_temperature(x, t=1.0):\n    return undefined_helper(x / t)",
+    # reaching into the machinery, anywhere in the notebook
+    "import sys\nagent = sys.modules['_transformer_course_agent']\n" + OWN_SOFTMAX,
+    "import os\nm = os.sys.modules\n" + OWN_SOFTMAX,
+    "import threading\nthreading.Thread(target=print).start()\n" + OWN_SOFTMAX,
+    "import gc\nfor o in gc.get_objects():\n    pass\n" + OWN_SOFTMAX,
+    "import ctypes\n" + OWN_SOFTMAX,
+    "import sys\nsys.settrace(lambda *a: None)\n" + OWN_SOFTMAX,
+    "get_ipython().events.register('post_run_cell', print)\n" + OWN_SOFTMAX,
+    "def f():\n    import sys as s\n    return s._getframe().f_back\n" + OWN_SOFTMAX,
+    "import builtins\nbuiltins.isinstance = lambda *a: True\n" + OWN_SOFTMAX,
+    "import signal\nsignal.setitimer(signal.ITIMER_REAL, 0.1)\n" + OWN_SOFTMAX,
+]
+
+
+@pytest.mark.parametrize("code", UNREADABLE)
+def test_what_the_reader_cannot_follow_is_unreadable(code):
+    cells = [code] if NAME in code else [OWN_SOFTMAX, code]
+    if "writefile" in code:
+        cells = [code, "from mysoft import f as softmax_with_temperature"]
+    finding = unreadable(*cells)
+    assert finding is not None, code
+    assert reading.REVIEW in finding.message(NAME)
+    assert "line" in finding.where or "notebook" in finding.where
+
+
+def test_a_binding_the_exercise_does_not_reach_does_not_matter():
+    cells = [OWN_SOFTMAX, "for i in range(3):\n    pass", "table = {}\ntable['a'] = 1"]
+    assert unreadable(*cells) is None
+
+
+def test_the_course_itself_reads_clean():
+    """Every solution notebook: no exercise unreadable, none delegating."""
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        found = reading.Reading(code)
+        assert found.machinery is None and found.everything is None, (path, found.machinery, found.everything)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+                for name in reading.Reading([cell.source]).bindings:
+                    assert found.unreadable(name) is None, (path, name, found.unreadable(name))
