@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
 import shutil
 
 import nbformat
@@ -41,6 +42,10 @@ def flag_for_review(ws, student: str, grade_id: str) -> None:
     cell.outputs = [new_output("error", ename="AssertionError", evalue=f"{REVIEW_PREFIX} {REASON}",
                                traceback=[f"\x1b[31mAssertionError\x1b[39m: {REVIEW_PREFIX} {REASON}"])]
     write_notebook(nb, path)
+
+
+def html_text_of(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
 
 
 def manual(ws, student: str, grade_id: str):
@@ -88,6 +93,20 @@ def test_review_queue_decision_and_regrading(tmp_path, capsys, toy_kernel_path):
         lms = {row[0]: row[1:] for row in csv.reader(fh)}
     assert lms["Points Possible"] == ["3", "3"] and lms["gina"] == ["2.5", "2.5"]
     assert "0 test cell(s) to review, 1 decided" in html_text(out / "summary.html")
+
+    # Feedback pages: the index names each test by its title, each failure is shown once, and the
+    # equations are typeset by the environment's own MathJax, next to the pages (no CDN).
+    cli(capsys, "feedback", "--workspace", ws)
+    page = (ws / "feedback" / "bob_partial" / TOY / f"{TOY}.html").read_text()
+    assert '<a href="#test_double_values">double: twice the input for a few numbers.</a>' in page
+    assert ">Test cell</a>" not in page and "cdnjs" not in page and "MathJax.Hub" not in page
+    [script] = re.findall(r'<script src="([^"]+)" async>', page)
+    assert (ws / "feedback" / "bob_partial" / TOY / script).resolve().is_file()
+    for cell in page.split('<div class="cell ')[1:]:
+        errors = re.findall(r'output_error">\s*<pre>(.*?)</pre>', cell, re.S)
+        last_lines = [html_text_of(e).strip().splitlines()[-1] for e in errors]
+        assert len(last_lines) == len(set(last_lines)), last_lines
+    assert "NotImplementedError" in page
 
     # Re-grading the same submission, even with --force, keeps the decision.
     cli(capsys, "autograde", subs, "--workspace", ws, "--source", TOY_SOURCE)
