@@ -6,7 +6,10 @@ The notebook's exercises:
 - `padding_mask(token_ids, pad_id)` (CONTRACT.md): long `(B, T)` -> bool `(B, 1, T)`, True where the
   *key* is a real token;
 - `decoder_self_attention_mask(token_ids, pad_id)`: bool `(B, T, T)`, True where key j <= query i
-  and key j is not padding.
+  and key j is not padding;
+- `MaskedSoftmax` (a `torch.autograd.Function`): the softmax over the keys with masked keys at 0, and
+  a hand-written backward pass, judged against float64 gradients of `(p * grad_p).sum()` for random
+  `grad_p` (the missing `-sum` term, the wrong axis, gradient leaking to masked keys, ... are named).
 
 Masks are compared exactly (they are booleans); each known mistake (diagonal excluded, transposed,
 True = blocked, padding on the query axis, ...) is named in the failure message. While the combined
@@ -28,7 +31,10 @@ from course_check.common import (
     expect_close,
     expect_tensor,
     grade_alone,
+    in_kernel,
     pure,
+    randn,
+    refuse_delegation,
     seeded,
 )
 
@@ -285,3 +291,154 @@ def combined_in_attention(decoder_self_attention_mask):
                         f"output at position {i}, which is an earlier, real token: that position must only see keys "
                         f"0..{i} that are not padding. Your mask's row {i} is {mask[b, i].tolist()}."
                     )
+
+
+# ---------------------------------------------------------------------------------------------
+# MaskedSoftmax: a torch.autograd.Function with a hand-written backward pass
+# ---------------------------------------------------------------------------------------------
+# Cases: (scores shape, which mask). Every row keeps at least one allowed key (fully masked rows
+# are not specified). Right-padded batches whose padded queries still see the real keys.
+_MSM_CASES = [
+    ((5, 5), "causal"),
+    ((3, 6, 6), "causal & padding"),
+    ((2, 4, 7), "padding"),
+    ((4, 4), "none"),
+    ((2, 2, 5, 5), "causal"),
+    ((3, 5, 5), "padding"),
+]
+
+
+def _msm_mask(shape: tuple, kind: str, seed: int) -> torch.Tensor:
+    T_q, T_k = shape[-2], shape[-1]
+    if kind == "none":
+        return torch.ones(T_q, T_k, dtype=torch.bool)
+    if kind == "causal":
+        return _causal(T_k)
+    B = shape[0]
+    lengths = torch.randint(1, T_k + 1, (B,), generator=seeded(seed)).tolist()
+    lengths[0] = max(1, T_k - 2)  # at least one batch element with padding
+    keys = _padding(_batch(lengths, T_k, 0, seed=seed + 1), 0)  # (B, 1, T_k)
+    return keys if kind == "padding" else _causal(T_k) & keys
+
+
+def _msm_oracle(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    s = scores.double().masked_fill(~mask, float("-inf"))
+    return torch.softmax(s, dim=-1)
+
+
+def _msm_scenario(MaskedSoftmax, scores, mask, grad_p) -> dict:
+    """Runs where the student's class lives: one forward and one backward pass."""
+    x = scores.clone().requires_grad_(True)
+    before = x.detach().clone()
+    p = MaskedSoftmax.apply(x, mask)
+    report = {"p": p.detach().clone() if isinstance(p, torch.Tensor) else None, "grad": None, "changed": False,
+              "no_graph": not (isinstance(p, torch.Tensor) and p.requires_grad)}
+    if isinstance(p, torch.Tensor) and p.requires_grad:
+        (p * grad_p).sum().backward()
+        report["grad"] = None if x.grad is None else x.grad.detach().clone()
+    report["changed"] = not torch.equal(x.detach(), before)
+    return report
+
+
+def _msm_run(MaskedSoftmax, shape: tuple, kind: str, seed: int, dtype=torch.float64):
+    scores = randn(*shape, seed=seed, dtype=dtype, scale=2.0)
+    mask = _msm_mask(shape, kind, seed + 7)
+    grad_p = randn(*shape, seed=seed + 3, dtype=dtype)
+    described = f"MaskedSoftmax.apply(scores of shape {shape}, {kind} mask of shape {tuple(mask.shape)})"
+    report = call(in_kernel, described, _msm_scenario, MaskedSoftmax, scores, mask, grad_p,
+                  hint="forward(ctx, scores, mask) returns the probabilities; backward(ctx, grad_p) returns "
+                       "(grad_scores, None): one gradient per input of forward, None for the mask.")
+    if report["changed"]:
+        raise AssertionError(
+            f"{described} changed its input `scores` in place (for example with `.masked_fill_()` or `-=`). "
+            "Compute new tensors and leave the caller's tensors untouched."
+        )
+    return scores, mask, grad_p, report, described
+
+
+def _msm_gradient_mistakes(scores, mask, grad_p) -> dict:
+    p = _msm_oracle(scores, mask)
+    g = grad_p.double()
+    q = torch.softmax(scores.double(), dim=-1)  # the softmax without the mask
+    row = (g * p).sum(dim=-1, keepdim=True)
+    return {
+        "the -p_i * sum_j(g_j p_j) term is missing: you returned p * grad_p, the diagonal of the Jacobian only. "
+        "The derivative of p_i with respect to score j is p_i (delta_ij - p_j), so grad_scores = p * (grad_p - "
+        "sum_j(grad_p * p)) over the keys": p * g,
+        "the sum runs over the wrong axis: sum grad_p * p over the keys (the last axis, dim=-1, keepdim=True), the "
+        "axis the softmax normalised": p * (g - (g * p).sum(dim=-2, keepdim=True)),
+        "masked keys receive gradient: your backward uses the softmax of the scores without the mask; use the "
+        "probabilities of the forward pass (save them with ctx.save_for_backward), which are 0 at masked keys":
+            q * (g - (g * q).sum(dim=-1, keepdim=True)),
+        "the factor p_i is missing: grad_scores = p * (grad_p - sum_j(grad_p * p)); without it masked keys get "
+        "gradient too": g - row,
+        "the sign is flipped: grad_scores = p * (grad_p - sum_j(grad_p * p))": -p * (g - row),
+        "the sum forgets the weights p_j: it is sum_j(grad_p_j * p_j), not sum_j(grad_p_j)":
+            p * (g - g.sum(dim=-1, keepdim=True)),
+    }
+
+
+@check
+def masked_softmax_forward(MaskedSoftmax):
+    """MaskedSoftmax.apply(scores, mask): the softmax over the keys, exactly 0 at masked keys; causal, padding
+    and combined masks, float32 and float64."""
+    refuse_delegation(MaskedSoftmax, "none")
+    for n, (shape, kind) in enumerate(cases(_MSM_CASES)):
+        for dtype in (torch.float64, torch.float32):
+            scores, mask, _, report, described = _msm_run(MaskedSoftmax, shape, kind, seed=900 + 10 * n, dtype=dtype)
+            p = report["p"]
+            expect_tensor(p, described, shape=shape, dtype=dtype)
+            expected = _msm_oracle(scores, mask).to(dtype)
+            inverted = ~mask | ~(~mask).any(dim=-1, keepdim=True)  # rows left without a key keep them all
+            mistakes = {
+                "the mask was ignored: masked keys must get probability 0 (fill their scores with -inf before the "
+                "softmax)": torch.softmax(scores.double(), dim=-1).to(dtype),
+                "the mask is inverted: True means \"may attend\", so hide the keys where the mask is False (~mask)":
+                    _msm_oracle(scores, inverted).to(dtype),
+                "the softmax runs over the queries (dim=-2); the probabilities of one query sum to 1 over the keys "
+                "(dim=-1)": torch.softmax(scores.double().masked_fill(~mask, float("-inf")), dim=-2).nan_to_num().to(dtype),
+            }
+            expect_close(p, expected, described, mistakes=mistakes if kind != "none" else {})
+
+
+@check
+def masked_softmax_backward(MaskedSoftmax):
+    """backward(ctx, grad_p) returns (grad_scores, None) with grad_scores = p * (grad_p - sum_k(grad_p * p)),
+    compared with float64 gradients for random grad_p; causal, padding and combined masks."""
+    refuse_delegation(MaskedSoftmax, "none")
+    for n, (shape, kind) in enumerate(cases(_MSM_CASES)):
+        for dtype in (torch.float64, torch.float32):
+            scores, mask, grad_p, report, described = _msm_run(MaskedSoftmax, shape, kind, seed=950 + 10 * n, dtype=dtype)
+            if report["no_graph"]:
+                raise AssertionError(
+                    f"The result of {described} has no gradient: call it as MaskedSoftmax.apply(scores, mask) and "
+                    "return a tensor from forward (not a .detach()ed one or a NumPy array)."
+                )
+            grad = report["grad"]
+            what = f"the gradient of (p * grad_p).sum() with respect to the scores, p = {described}"
+            if grad is None:
+                raise AssertionError(f"{what} is None: backward must return the gradient of the scores first, then None.")
+            expect_tensor(grad, what, shape=shape, dtype=dtype)
+            p = _msm_oracle(scores, mask)
+            expected = p * (grad_p.double() - (grad_p.double() * p).sum(dim=-1, keepdim=True))
+            mistakes = {text: wrong.to(dtype) for text, wrong in _msm_gradient_mistakes(scores, mask, grad_p).items()}
+            expect_close(grad, expected.to(dtype), what, mistakes=mistakes)
+
+
+@check
+def masked_softmax_masked_gradient(MaskedSoftmax):
+    """No gradient reaches a masked key: grad_scores is exactly 0 wherever the mask is False."""
+    refuse_delegation(MaskedSoftmax, "none")
+    for n, (shape, kind) in enumerate(cases([c for c in _MSM_CASES if c[1] != "none"])):
+        scores, mask, grad_p, report, described = _msm_run(MaskedSoftmax, shape, kind, seed=990 + 10 * n)
+        grad = report["grad"]
+        if report["no_graph"] or grad is None:
+            raise AssertionError(f"{described} gives no gradient for the scores (see the test of the backward pass).")
+        expect_tensor(grad, "grad_scores", shape=shape)
+        leaked = (grad.abs() * (~mask).expand(shape)).amax().item()
+        if leaked > 0:
+            raise AssertionError(
+                f"For {described}, masked keys received gradient (largest {leaked:.3g}). A masked key had probability "
+                "0 and did not influence the output, so its score's gradient must be exactly 0: compute the "
+                "gradient from the saved probabilities p (0 at masked keys), p * (grad_p - sum(grad_p * p))."
+            )

@@ -1,0 +1,14 @@
+"""Hand-written backward keeps only the diagonal of the Jacobian, p * grad_p, and forgets the -p * sum(grad_p * p) term."""
+# exercise: masked_softmax
+# verdict: wrong
+class MaskedSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, scores, mask):
+        p = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        ctx.save_for_backward(p)
+        return p
+
+    @staticmethod
+    def backward(ctx, grad_p):
+        (p,) = ctx.saved_tensors
+        return p * grad_p, None
