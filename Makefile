@@ -5,42 +5,10 @@
 # and, for self-learners and course staff:
 #   make site            build the self-study site into site/_build/html (executions are cached)
 #   make instructor-lab  JupyterLab on the grading workspace with nbgrader's formgrader
-PYTHON ?= python3
-VENV   := .venv
-PY     := $(VENV)/bin/python
-JUPYTER := $(VENV)/bin/jupyter
-# The kernel every notebook names in its metadata (grader/settings.py pins the same name).
-KERNEL := transformer-course
-STAMP  := $(VENV)/.installed
-# Jupyter refuses to start as root without --allow-root; containers and CI run as root.
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+# Set-up and `make lab`, shared with the student bundle: lab/course.mk.
+include lab/course.mk
 
-.PHONY: setup lab instructor-lab site test test-fast clean
-
-setup: $(STAMP)
-
-$(STAMP): requirements.txt pyproject.toml Makefile lab/student_nbgrader_config.py
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Transformer course (Python 3.11)"
-	# Students' JupyterLab: nbgrader's prebuilt extension with only the Validate
-	# button. Its wheel switches on every nbgrader server extension; the instructor tools and the
-	# assignment list (which needs an exchange) are switched off here, and `make instructor-lab`
-	# switches the instructor tools on for itself only.
-	$(JUPYTER) labextension enable --level=sys_prefix @jupyter/nbgrader
-	$(JUPYTER) labextension disable --level=sys_prefix @jupyter/nbgrader:menu @jupyter/nbgrader:assignment-list \
-		@jupyter/nbgrader:course-list @jupyter/nbgrader:formgrader @jupyter/nbgrader:create-assignment
-	$(JUPYTER) server extension enable --sys-prefix nbgrader.server_extensions.validate_assignment
-	$(JUPYTER) server extension disable --sys-prefix nbgrader.server_extensions.assignment_list \
-		nbgrader.server_extensions.course_list nbgrader.server_extensions.formgrader
-	cp lab/student_nbgrader_config.py $(VENV)/etc/jupyter/nbgrader_config.py
-	touch $(STAMP)
-
-lab: setup
-	$(JUPYTER) lab --ServerApp.root_dir=course $(ALLOW_ROOT)
+.PHONY: instructor-lab site test test-fast clean
 
 instructor-lab: setup
 	$(PY) lab/instructor.py $(if $(WORKSPACE),--workspace $(WORKSPACE)) $(ALLOW_ROOT)

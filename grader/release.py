@@ -14,8 +14,10 @@ would otherwise invent a random one each time it reads them).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,14 +30,23 @@ from grader.runner import nbgrader_config, run_converter
 from grader.settings import BUNDLE_PATH, COURSE_DIR, DEFAULT_CELL_TIMEOUT, KERNEL_NAME, REPO_ROOT, SOLUTIONS_DIR, GraderError
 from grader.workspace import link_dir
 
-# What a student gets (paths relative to the repository root). Never grader/ (the hidden checks),
-# never solutions/, never tests/ (they use the solutions).
-BUNDLE_FILES = ["pyproject.toml", "requirements.txt", "environment.yml", "Makefile", "README.md"]
+# What a student gets: bundle path -> repository path. Never grader/ (the hidden checks), never
+# solutions/, never tests/ (they use the solutions). The bundle is a small project of its own: its
+# Makefile (lab/student.mk) sets up with the same recipe as the repository (lab/course.mk), and its
+# README (lab/student_README.md) is written for students.
+BUNDLE_FILES = {
+    "Makefile": "lab/student.mk",
+    "README.md": "lab/student_README.md",
+    "lab/course.mk": "lab/course.mk",
+    "lab/student_nbgrader_config.py": "lab/student_nbgrader_config.py",
+    "pyproject.toml": "pyproject.toml",
+    "requirements.txt": "requirements.txt",
+    "environment.yml": "environment.yml",
+}
 BUNDLE_DIRS = ["lib"]  # course/ is added from wherever it was released to
 BUNDLE_PREFIX = "transformer-course"
 _SKIP_NAMES = {"__pycache__", ".ipynb_checkpoints", ".DS_Store"}
 _SKIP_SUFFIXES = (".pyc", ".egg-info")
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same inputs give the same zip bytes
 
 PRIVATE_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 
@@ -112,6 +123,9 @@ def release(
             sources[(assignment, path.name)] = check_source_notebook(path)
 
     course_dir.mkdir(parents=True, exist_ok=True)
+    # A notebook released again unchanged keeps its date (the bundle shows true dates).
+    before = {key: (path.read_bytes(), path.stat()) for key in sources
+              if (path := course_dir / key[0] / key[1]).is_file()}
     with tempfile.TemporaryDirectory(prefix="grader-release-") as tmp:
         root = Path(tmp)
         generate(source_dir, course_dir, wanted, f"sqlite:///{root / 'gradebook.db'}", root)
@@ -123,6 +137,9 @@ def release(
         _stable_ids(nb, source_raw)
         write_notebook(nb, path)
         path.chmod(0o644)
+        old = before.get((assignment, name))
+        if old is not None and old[0] == path.read_bytes():
+            os.utime(path, ns=(old[1].st_atime_ns, old[1].st_mtime_ns))
         written.append(path)
         say(f"released {path.relative_to(course_dir.parent) if course_dir.parent in path.parents else path}")
 
@@ -150,19 +167,28 @@ def _bundle_members(course_dir: Path, repo_root: Path) -> list[tuple[str, Path]]
         return found
 
     members = []
-    for name in BUNDLE_FILES:
+    for arcname, name in BUNDLE_FILES.items():
         path = repo_root / name
         if not path.is_file():
             raise GraderError(f"{path}: missing, the student bundle needs it")
-        members.append((name, path))
+        members.append((arcname, path))
     for name in BUNDLE_DIRS:
         members += walk(repo_root / name, name)
     members += walk(course_dir, "course")
     return sorted(members)
 
 
+def _zip_date(path: Path) -> tuple[int, int, int, int, int, int]:
+    """The file's own modification time (local time, as unzip shows it), so that a student's file
+    browser shows when a notebook last changed; zip cannot store dates before 1980."""
+    return max(time.localtime(path.stat().st_mtime)[:6], (1980, 1, 1, 0, 0, 0))
+
+
 def build_bundle(bundle_path: Path, course_dir: Path = COURSE_DIR, repo_root: Path = REPO_ROOT) -> Path:
-    """Zip what a student needs into `bundle_path`, byte-for-byte reproducibly."""
+    """Zip what a student needs into `bundle_path`, with each file's own date.
+
+    The same files with the same dates give the same zip bytes (a release keeps the date of a
+    notebook whose content it did not change)."""
     members = _bundle_members(Path(course_dir), Path(repo_root))
     for arcname, path in members:
         if path.suffix == ".ipynb":
@@ -174,7 +200,7 @@ def build_bundle(bundle_path: Path, course_dir: Path = COURSE_DIR, repo_root: Pa
     tmp = bundle_path.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         for arcname, path in members:
-            info = zipfile.ZipInfo(f"{BUNDLE_PREFIX}/{arcname}", date_time=_ZIP_DATE)
+            info = zipfile.ZipInfo(f"{BUNDLE_PREFIX}/{arcname}", date_time=_zip_date(path))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (0o100755 if path.stat().st_mode & 0o111 else 0o100644) << 16
             bundle.writestr(info, path.read_bytes())

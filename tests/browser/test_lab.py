@@ -1,5 +1,10 @@
-"""JupyterLab as students and instructors get it (Makefile `setup`, `make lab`, `make instructor-lab`),
-driven in Chromium: the student flow on notebook 01, and formgrader on the course's gradebook."""
+"""JupyterLab as students and instructors get it, driven in Chromium.
+
+The student flow runs against the lab of the student bundle exactly as a student gets it: the zip
+of `python -m grader release`, unzipped alone into an empty folder, and its README's one command,
+`make lab`, run by a user who is not root (the tests run it as `nobody` when they run as root),
+with the system's own `python3` and a fresh home folder. The instructor's formgrader runs from the
+repository (`make instructor-lab`)."""
 
 from __future__ import annotations
 
@@ -10,9 +15,13 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
+
+from grader.release import BUNDLE_PREFIX
 
 from .conftest import ROOT, Server, free_port
 
@@ -54,18 +63,79 @@ def test_make_lab_runs_as_root_and_as_a_user():
     assert ("--allow-root" in line) == (os.geteuid() == 0), line
 
 
-@pytest.fixture
-def student_lab(tmp_path):
-    """JupyterLab of the students' set-up on a copy of course/ (typing saves into the notebook)."""
-    course = tmp_path / "course"
-    shutil.copytree(ROOT / "course", course)
+# The student's set-up from nothing: downloads and installs every package (minutes).
+SETUP_TIMEOUT = 1500
+# A machine's own user PATH, without this test's environment or version managers (pyenv, conda).
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+STUDENT_UID = 65534  # `nobody`, when the tests run as root
+
+
+def pip_settings() -> dict:
+    """This machine's pip settings (package indexes, local wheels) as PIP_* variables, so the
+    student's pip installs from where this machine's pip does (a fresh home has no pip config)."""
+    settings = {k: v for k, v in os.environ.items() if k.startswith("PIP_")}
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        match = re.fullmatch(r"(?:global|install)\.([a-z-]+)='(.*)'", line.strip())
+        if match:
+            settings.setdefault("PIP_" + match.group(1).upper().replace("-", "_"), match.group(2))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def student_lab(real_release):
+    """`make lab` in the unzipped student bundle, as a new user: set up from nothing, then serving."""
+    bundle = real_release[2]
+    folder = Path(tempfile.mkdtemp(prefix="student-bundle-"))
+    home, work = folder / "home", folder / "work"
+    home.mkdir()
+    work.mkdir()
+    subprocess.run(["unzip", "-q", str(bundle)], cwd=work, check=True)
+    project = work / BUNDLE_PREFIX
     port, token = free_port(), secrets.token_hex(16)
-    server = Server([str(BIN / "jupyter"), "lab", f"--ServerApp.root_dir={course}", *lab_options(tmp_path, port, token)],
-                    url=f"http://127.0.0.1:{port}/api/status?token={token}", log=tmp_path / "lab.log",
-                    env=lab_env(tmp_path), cwd=course)
-    server.base, server.token = f"http://127.0.0.1:{port}", token
+    # A fresh user's Jupyter, told only what a test must: no browser, this port and token, and a
+    # fresh workspace (JupyterLab restores the last layout otherwise).
+    (home / ".jupyter").mkdir()
+    (home / ".jupyter" / "jupyter_server_config.py").write_text(
+        f"c.ServerApp.port = {port}\nc.ServerApp.port_retries = 0\nc.ServerApp.open_browser = False\n"
+        f"c.IdentityProvider.token = {token!r}\n")
+    env = {"HOME": str(home), "PATH": SYSTEM_PATH, "LANG": "C.UTF-8", "TMPDIR": str(folder),
+           **pip_settings()}
+    command = ["make", "lab"]
+    if os.geteuid() == 0:
+        folder.chmod(0o755)
+        for path in [folder, *folder.rglob("*")]:
+            os.chown(path, STUDENT_UID, STUDENT_UID, follow_symlinks=False)
+        env.update(USER="nobody", LOGNAME="nobody")
+        command = ["setpriv", f"--reuid={STUDENT_UID}", f"--regid={STUDENT_UID}", "--clear-groups", "--"] + command
+    started = time.monotonic()
+    server = Server(command, url=f"http://127.0.0.1:{port}/api/status?token={token}", log=folder / "make-lab.log",
+                    env=env, cwd=project, timeout=SETUP_TIMEOUT)
+    server.base, server.token, server.project = f"http://127.0.0.1:{port}", token, project
+    server.setup_seconds = time.monotonic() - started
     yield server
     server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_bundle_sets_up_with_one_command_as_a_user(student_lab):
+    """The bundle's `make lab` set up its own environment with the system's Python 3.11, the
+    course's kernel, the students' lab and nbgrader settings, as a user who is not root."""
+    project, log = student_lab.project, student_lab.output()
+    venv = project / ".venv"
+    version = subprocess.run([str(venv / "bin" / "python"), "-c", "import sys; print(sys.version.split()[0])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert version.startswith("3.11."), version
+    assert f"with Python {version}" in log, log[:2000]
+    assert venv.stat().st_uid == (STUDENT_UID if os.geteuid() == 0 else os.geteuid())
+    kernel = json.loads((venv / "share" / "jupyter" / "kernels" / "transformer-course" / "kernel.json").read_text())
+    assert kernel["display_name"] == KERNEL_DISPLAY_NAME and kernel["argv"][0] == str(venv / "bin" / "python")
+    assert (venv / "etc" / "jupyter" / "nbgrader_config.py").read_text() == \
+        (project / "lab" / "student_nbgrader_config.py").read_text()
+    # True file dates: JupyterLab's file browser shows when a notebook changed, not "46y ago" (1980).
+    notebook = project / "course" / "01_embeddings" / "01_embeddings.ipynb"
+    assert notebook.stat().st_mtime > time.time() - 365 * 86400, time.ctime(notebook.stat().st_mtime)
+    print(f"bundle set up and serving after {student_lab.setup_seconds:.0f} s")
 
 
 def cell(page, text: str):

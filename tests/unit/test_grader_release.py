@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -100,12 +101,41 @@ def test_no_solution_or_hidden_test_in_course_or_bundle(released):
 
 
 def test_bundle_holds_what_a_student_needs(released):
+    """The bundle is a project of its own: its Makefile and README are the students' (every file a
+    `make` target needs is in it), and it says nothing of tools it does not ship."""
     _, _, bundle = released
     with zipfile.ZipFile(bundle) as archive:
         names = set(archive.namelist())
+        read = lambda name: archive.read(f"{BUNDLE_PREFIX}/{name}").decode()
+        makefile, readme = read("Makefile"), read("README.md")
+        setup_mk = read("lab/course.mk")
     for required in ["pyproject.toml", "requirements.txt", "environment.yml", "Makefile", "README.md",
-                     "lib/transformer_reference/__init__.py"]:
+                     "lab/course.mk", "lab/student_nbgrader_config.py", "lib/transformer_reference/__init__.py",
+                     "lib/course_check/__main__.py"]:
         assert f"{BUNDLE_PREFIX}/{required}" in names
+    assert makefile == (REPO_ROOT / "lab" / "student.mk").read_text()
+    assert readme == (REPO_ROOT / "lab" / "student_README.md").read_text()
+    # Every file a recipe's prerequisites name is shipped (the bundle once stopped at
+    # "No rule to make target 'lab/student_nbgrader_config.py'").
+    for text in (makefile, setup_mk):
+        for match in re.finditer(r"^include (\S+)|^\$\(STAMP\):(.*)$", text, flags=re.M):
+            for needed in (match.group(1) or match.group(2)).split():
+                assert f"{BUNDLE_PREFIX}/{needed}" in names, f"the bundle's make needs {needed}"
+    for instructor_only in ["python -m grader", "instructor-lab", "solutions/", "make test", "make site", "tools/",
+                            "benchmarks/", "formgrader"]:
+        assert instructor_only not in readme and instructor_only not in makefile, instructor_only
+
+
+def test_bundle_keeps_true_file_dates(real_release):
+    """Each member carries its file's own date (JupyterLab showed 1980's as "46y ago"), and a
+    release that changes no notebook keeps the notebooks' dates."""
+    _, course, bundle = real_release
+    with zipfile.ZipFile(bundle) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+    notebook = course / "01_embeddings" / "01_embeddings.ipynb"
+    stamped = infos[f"{BUNDLE_PREFIX}/course/01_embeddings/01_embeddings.ipynb"].date_time
+    assert stamped[0] > 1980
+    assert abs(time.mktime((*stamped, 0, 0, -1)) - notebook.stat().st_mtime) <= 2  # zip keeps 2 s steps
 
 
 def test_released_notebooks_keep_kernel_and_lose_outputs(released):
