@@ -43,6 +43,7 @@ import torch.testing
 
 import transformer_reference
 from course_check.boundary import resolve as _resolve
+from course_check import tutor
 from course_check.boundary import seams
 
 # ---------------------------------------------------------------------------------------------
@@ -118,7 +119,15 @@ def check(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         assert_untampered()
-        return fn(*args, **kwargs)
+        if probes() is not PUBLIC or not args:  # the grader's and self-learners' runs report on their own
+            return fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except (AssertionError, NotImplementedError) as error:
+            tutor.failed(error, args[0], fn.__name__)  # the short form a student sees (course_check.tutor)
+            raise
+        tutor.passed(args[0], fn.__name__)
+        return result
 
     wrapper.is_check = True
     return wrapper

@@ -1,0 +1,64 @@
+"""How a visible test speaks to a student in the notebook: a failure in a few lines, a pass in one.
+
+A check that fails raises `AssertionError` with a message in words ("the scores were not divided by
+sqrt(d_k)"). IPython would show it after some forty lines of frames inside `course_check`; here the
+exception gets IPython's `_render_traceback_` (the protocol IPython uses for any exception that
+renders itself), so the notebook, and Validate's dialog, show the message first and nothing else:
+
+    ✗ scaled_dot_product_attention failed sdpa_scaling: It looks like the scores were not divided by sqrt(d_k). ...
+      (the full trace: %env COURSE_CHECK_TRACE=full, then %tb)
+
+An exercise that is not written yet (its stub raises `NotImplementedError`) says which function to
+write. A passing check prints one line. Only the visible part of a test cell (the public probes)
+speaks this way: the grader's hidden checks and `python -m course_check` keep their own reports.
+`course_check.common.check` calls `passed` and `failed`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+FULL_TRACE = "COURSE_CHECK_TRACE"  # %env COURSE_CHECK_TRACE=full: IPython's whole traceback again
+_HOW_TO_SEE_ALL = f"  (the full trace: %env {FULL_TRACE}=full, then %tb)"
+_NOT_WRITTEN = "raised NotImplementedError"
+
+
+def exercise_name(obj) -> str:
+    """The name the student wrote (a function or class), or its class's name (a model instance)."""
+    name = getattr(obj, "__name__", None)
+    return name if isinstance(name, str) else type(obj).__name__
+
+
+def short_form(exercise: str, check: str, error: BaseException) -> list[str]:
+    """The lines a student sees for a failed check: what to do first, then how to see everything."""
+    message = str(error).strip()
+    if isinstance(error, NotImplementedError) or _NOT_WRITTEN in message:
+        lines = [f"✗ {exercise} is not written yet: write its body where it says # YOUR CODE HERE "
+                 "(in place of `raise NotImplementedError()`), run that cell, then this test again."]
+    else:
+        first, *rest = message.splitlines() or [type(error).__name__]
+        lines = [f"✗ {exercise} failed {check}: {first}", *rest]
+    return [*lines, _HOW_TO_SEE_ALL]
+
+
+def _render(exercise: str, check: str) -> list[str]:
+    """IPython's `_render_traceback_` for the exception being shown (or the last one, for %tb)."""
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    etype, value, tb = sys.exc_info()
+    if value is None:
+        etype, value, tb = getattr(sys, "last_type", None), getattr(sys, "last_value", None), getattr(sys, "last_traceback", None)
+    if os.environ.get(FULL_TRACE) == "full" and shell is not None and value is not None:
+        return shell.InteractiveTB.structured_traceback(etype, value, tb)
+    return short_form(exercise, check, value if value is not None else AssertionError(""))
+
+
+def failed(error: BaseException, student_object, check: str) -> None:
+    """Give a failed visible check's exception its short rendering (it is raised on unchanged)."""
+    # A partial of module-level functions and strings: the exception still pickles.
+    error._render_traceback_ = functools.partial(_render, exercise_name(student_object), check)
+
+
+def passed(student_object, check: str) -> None:
+    print(f"✓ {exercise_name(student_object)} passed {check} (public inputs; grading runs every case on other inputs)")
