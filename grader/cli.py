@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="forked: fork every kernel from a warm parent per worker, which has imported torch & co "
                    "once (default where supported: Linux, with the sandbox, no NVIDIA GPU, not on Dask; otherwise "
                    "fresh, saying why); fresh: start a new kernel for every notebook")
+    p.add_argument("--roster", type=Path, metavar="CSV",
+                   help="a class list with student_id and any of first_name, last_name, email, lms_user_id: "
+                   "every student on it goes into the gradebook with these details (formgrader shows the names)")
     p.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True,
                    help="run every grading kernel in a bubblewrap sandbox (default); --no-sandbox runs student "
                    "code with your permissions (see the README's threat model)")
@@ -203,10 +206,19 @@ def _run_autograde(args) -> int:
     from grader.sandbox import Sandbox
 
     workspace = Workspace.at(args.workspace)
+    roster = None
+    if args.roster is not None:
+        from grader.roster import read_roster
+
+        roster = read_roster(args.roster)  # a bad roster stops the command before anything is graded
     limits = GradingLimits(args.timeout, args.notebook_timeout, parse_size(args.memory_limit))
     sandbox = Sandbox() if args.sandbox else None
     result = autograde(args.submissions, workspace, source_dir=args.source, limits=limits, workers=args.workers,
                        dask=args.dask, force=args.force, sandbox=sandbox, kernel=args.kernel)
+    if roster is not None:
+        from grader.gradebook import apply_roster
+
+        print(f"roster: {apply_roster(workspace.db_url, roster)} student(s) with their details in {workspace.gradebook}")
     if result.graded:
         graded = [g for g in result.graded if not g.unchanged]
         unchanged = [g for g in result.graded if g.unchanged]

@@ -262,6 +262,15 @@ def set_manual_score(db_url: str, assignment: str, student: str, notebook: str, 
         gb.db.commit()
 
 
+def apply_roster(db_url: str, rows: list[dict[str, str]]) -> int:
+    """Put every roster student (grader/roster.py) into the gradebook with their details; return how many."""
+    with open_gradebook(db_url) as gb:
+        for row in rows:
+            details = {name: value or None for name, value in row.items() if name != "student_id"}
+            gb.update_or_create_student(row["student_id"], **details)
+    return len(rows)
+
+
 def manual_state(db_url: str, assignment: str, student: str) -> dict[tuple[str, str], tuple[float | None, bool]]:
     """(notebook, grade_id) -> (manual_score, needs_manual_grade) of one submission ({} if none)."""
     with open_gradebook(db_url) as gb:

@@ -30,6 +30,7 @@ LAYERS = {
     "grader.feedback": 4,
     "grader.report": 4,
     "grader.review": 2,
+    "grader.roster": 1,
     "grader.similarity": 1,
     "grader.execution": 5,
     "grader.grading_preload": 6,  # imported by name only: the fork server of grader.execution loads it
