@@ -58,17 +58,54 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
+def _code_size(source_dir: Path, assignment: str) -> int:
+    """Characters of code in an assignment's source notebooks: the work estimate of grading it."""
+    return sum(len(cell.source) for name in assignment_notebooks(source_dir, assignment)
+               for cell in nbformat.read(source_dir / assignment / f"{name}.ipynb", as_version=4).cells
+               if cell.cell_type == "code")
+
+
 def _largest_first(todo: list[Submission], source_dir: Path) -> list[Submission]:
     """The submissions of the assignments with the most code in their source notebooks first, so a
     long notebook (the capstone: 3-5x the others) is not left running alone at the end of a batch
     while the other workers idle; in their order otherwise."""
-    def code(assignment: str) -> int:
-        return sum(len(cell.source) for name in assignment_notebooks(source_dir, assignment)
-                   for cell in nbformat.read(source_dir / assignment / f"{name}.ipynb", as_version=4).cells
-                   if cell.cell_type == "code")
-
-    size = {assignment: code(assignment) for assignment in {sub.assignment for sub in todo}}
+    size = {assignment: _code_size(source_dir, assignment) for assignment in {sub.assignment for sub in todo}}
     return sorted(todo, key=lambda sub: -size[sub.assignment])
+
+
+class Estimate:
+    """The time left, from what grading has taken so far per assignment, not from the number of
+    notebooks done: the largest assignments are graded first, so "seconds per notebook so far x
+    notebooks left" started several times too high (23 minutes for a 4-minute run).
+
+    An assignment already seen takes the mean seconds of its notebooks; one not seen yet takes its
+    code size (`_code_size`) at the seconds per character of the assignment seen last (the nearest
+    in size, as they come largest first). The work left is shared by the workers. Until notebooks of
+    two assignments (or `workers` notebooks of the only one) have finished it says "estimating...".
+    """
+
+    def __init__(self, todo: list[tuple[str, int]], workers: int):
+        self.left = [assignment for assignment, _ in todo]
+        self.size = dict(todo)
+        self.workers = workers
+        self.seconds: dict[str, list[float]] = {}
+        self.last = ""
+
+    def finish(self, assignment: str, seconds: float) -> None:
+        self.left.remove(assignment)
+        self.seconds.setdefault(assignment, []).append(seconds)
+        self.last = assignment
+
+    def text(self) -> str:
+        if not self.left:
+            return "ETA 0:00"
+        one_assignment = len(self.size) == 1
+        if len(self.seconds) < 2 and not (one_assignment and len(self.seconds[self.last]) >= self.workers):
+            return "ETA estimating..."
+        mean = {a: sum(t) / len(t) for a, t in self.seconds.items()}
+        per_char = mean[self.last] / max(self.size[self.last], 1)
+        work = sum(mean.get(a, self.size[a] * per_char) for a in self.left)
+        return f"ETA {_clock(work / self.workers)}"
 
 
 def autograde(
@@ -154,6 +191,8 @@ def autograde(
             return result
 
         todo = _largest_first(todo, source_dir)
+        size = {a: _code_size(source_dir, a) for a in {sub.assignment for sub in todo}}
+        estimate = Estimate([(sub.assignment, size[sub.assignment]) for sub in todo], workers)
         by_key = {sub.key: sub for sub in todo}
         tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root, workspace.gradebook,
                                     workspace.tasks_dir, limits, env, sandbox)
@@ -182,8 +221,9 @@ def autograde(
                 verdict = f"{score[0]:g}/{score[1]:g}"
             workspace.save_hashes(hashes)
             elapsed = time.monotonic() - start
+            estimate.finish(sub.assignment, outcome.seconds)
             progress(f"[{done}/{total}] {sub.key}: {verdict} ({outcome.seconds:.1f} s)  elapsed {_clock(elapsed)}, "
-                     f"ETA {_clock(elapsed / done * (total - done))}")
+                     f"{estimate.text()}")
 
         if warm is not None:
             try:

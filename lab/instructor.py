@@ -90,14 +90,16 @@ window.MathJax = {
 // formgrader's own script speaks MathJax 2 (MathJax.Hub): answer what it asks with MathJax 3.
 (function () {
   // Without MathJax (its file not found) formgrader still works: it hears "End" at once.
-  var loaded = window.MathJax && MathJax.startup, listeners = [];
+  // A listener that comes after MathJax has finished hears "End" at once, too.
+  var loaded = window.MathJax && MathJax.startup, done = !loaded, listeners = [];
   if (!loaded) { window.MathJax = {}; }
+  function end(f) { setTimeout(function () { f("End"); }); }
   MathJax.Hub = {
-    Startup: {signal: {Interest: function (f) { if (loaded) { listeners.push(f); } else { setTimeout(function () { f("End"); }); } }}},
+    Startup: {signal: {Interest: function (f) { if (done) { end(f); } else { listeners.push(f); } }}},
     Queue: function () { return MathJax.typesetPromise ? MathJax.typesetPromise() : null; },
     Config: function () {}
   };
-  if (loaded) { MathJax.startup.promise.then(function () { listeners.forEach(function (f) { f("End"); }); }); }
+  if (loaded) { MathJax.startup.promise.then(function () { done = true; listeners.forEach(end); }); }
 })();
 </script>
 {%- endmacro %}
