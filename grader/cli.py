@@ -286,8 +286,10 @@ def _run_similarity(args) -> int:
     exercises = write_similarity(Workspace.at(args.workspace), args.out, threshold=threshold)
     flagged = [p for ex in exercises for p in ex.pairs if p.flagged]
     print(f"{len(exercises)} exercise(s) compared, {len(flagged)} flagged pair(s) (similarity >= {threshold:g})")
-    for p in flagged:
+    for p in flagged[:20]:
         print(f"  {p.assignment} {p.exercise}: {p.student_a} ~ {p.student_b} {p.similarity:.2f}")
+    if len(flagged) > 20:
+        print(f"  ... and {len(flagged) - 20} more in pairs.csv")
     print(f"\nwrote {args.out / 'pairs.csv'}, {args.out / 'similarity.html'}")
     return 0
 

@@ -28,3 +28,10 @@ def test_test_cells_map_to_the_longest_exercise_name():
     assert exercise_of("test_softmax_with_temperature_values", exercises) == "softmax_with_temperature"
     assert exercise_of("test_softmax_dim", exercises) == "softmax"
     assert exercise_of("test_unknown", exercises) == "test_unknown"
+
+
+def test_review_prefix_is_the_verdicts_own():
+    """The queue recognises a flagged test cell by the words the verdicts start it with."""
+    from course_check.reading import REVIEW
+
+    assert REVIEW == REVIEW_PREFIX
