@@ -79,8 +79,8 @@ class Estimate:
     notebooks left" started several times too high (23 minutes for a 4-minute run).
 
     An assignment already seen takes the mean seconds of its notebooks; one not seen yet takes its
-    code size (`_code_size`) at the seconds per character of the assignment seen last (the nearest
-    in size, as they come largest first). The work left is shared by the workers. Until notebooks of
+    code size (`_code_size`) at the seconds per character of the smallest assignment seen (the
+    nearest in size to those left, as they come largest first). The work left is shared by the workers. Until notebooks of
     two assignments (or `workers` notebooks of the only one) have finished it says "estimating...".
     """
 
@@ -103,7 +103,8 @@ class Estimate:
         if len(self.seconds) < 2 and not (one_assignment and len(self.seconds[self.last]) >= self.workers):
             return "ETA estimating..."
         mean = {a: sum(t) / len(t) for a, t in self.seconds.items()}
-        per_char = mean[self.last] / max(self.size[self.last], 1)
+        nearest = min(mean, key=lambda a: self.size[a])
+        per_char = mean[nearest] / max(self.size[nearest], 1)
         work = sum(mean.get(a, self.size[a] * per_char) for a in self.left)
         return f"ETA {_clock(work / self.workers)}"
 
