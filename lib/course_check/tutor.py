@@ -5,8 +5,9 @@ sqrt(d_k)"). IPython would show it after some forty lines of frames inside `cour
 exception gets IPython's `_render_traceback_` (the protocol IPython uses for any exception that
 renders itself), so the notebook, and Validate's dialog, show the message first and nothing else:
 
-    ✗ scaled_dot_product_attention failed sdpa_scaling: It looks like the scores were not divided by sqrt(d_k). ...
-      (the full trace: %env COURSE_CHECK_TRACE=full, then %tb)
+    ✗ scaled_dot_product_attention: It looks like the scores were not divided by sqrt(d_k); ...
+      The weight matrix returned by scaled_dot_product_attention(q (3, 4), ...) is not correct: at index ...
+      (full trace: %env COURSE_CHECK_TRACE=full, then %tb)
 
 An exercise that is not written yet (its stub raises `NotImplementedError`) says which function to
 write. A passing check prints one line. Only the visible part of a test cell (the public probes)
@@ -21,8 +22,9 @@ import os
 import sys
 
 FULL_TRACE = "COURSE_CHECK_TRACE"  # %env COURSE_CHECK_TRACE=full: IPython's whole traceback again
-_HOW_TO_SEE_ALL = f"  (the full trace: %env {FULL_TRACE}=full, then %tb)"
+_HOW_TO_SEE_ALL = f"  (full trace: %env {FULL_TRACE}=full, then %tb)"
 _NOT_WRITTEN = "raised NotImplementedError"
+_NAMED = "It looks like"  # how the checks' named mistakes begin (common.diagnose)
 
 
 def exercise_name(obj) -> str:
@@ -32,15 +34,18 @@ def exercise_name(obj) -> str:
 
 
 def short_form(exercise: str, check: str, error: BaseException) -> list[str]:
-    """The lines a student sees for a failed check: what to do first, then how to see everything."""
+    """The lines a student sees for a failed check: the named mistake first, then the details
+    (input, expected, got), then how to see everything."""
     message = str(error).strip()
     if isinstance(error, NotImplementedError) or _NOT_WRITTEN in message:
-        lines = [f"✗ {exercise} is not written yet: write its body where it says # YOUR CODE HERE "
-                 "(in place of `raise NotImplementedError()`), run that cell, then this test again."]
-    else:
-        first, *rest = message.splitlines() or [type(error).__name__]
-        lines = [f"✗ {exercise} failed {check}: {first}", *rest]
-    return [*lines, _HOW_TO_SEE_ALL]
+        return [f"✗ {exercise} is not written yet: write its body under # YOUR CODE HERE, run it, then this test."]
+    first, *rest = message.splitlines() or [type(error).__name__]
+    named = first.find(_NAMED)
+    if named > 0:  # "The weights ... are not correct: at index ... It looks like X." -> X first
+        first, rest = first[named:], [first[:named].strip(), *rest]
+    # Validate and the grader run the notebook with NBGRADER_EXECUTION set; no %tb there.
+    hint = [] if os.environ.get("NBGRADER_EXECUTION") else [_HOW_TO_SEE_ALL]
+    return [f"✗ {exercise}: {first}", *(f"  {line}" for line in rest), *hint]
 
 
 def _render(exercise: str, check: str) -> list[str]:
@@ -61,4 +66,4 @@ def failed(error: BaseException, student_object, check: str) -> None:
 
 
 def passed(student_object, check: str) -> None:
-    print(f"✓ {exercise_name(student_object)} passed {check} (public inputs; grading runs every case on other inputs)")
+    print(f"✓ {exercise_name(student_object)}: {check} passed (public inputs; grading runs every case on others)")
