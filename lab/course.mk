@@ -41,11 +41,11 @@ export NEED_PYTHON_311
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml Makefile lab/course.mk lab/student_nbgrader_config.py
-	@found=$$($(PYTHON) -c 'import sys; print(sys.version.split()[0])' 2>/dev/null) || found="no such program"; \
+	@found=$$($(PYTHON) -c 'import sys; print("Python", sys.version.split()[0])' 2>/dev/null) || found="not found"; \
 	if ! $(PYTHON) -c 'import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
-		echo "Cannot set up: '$(PYTHON)' is Python $$found, or has no venv module." >&2; \
+		echo "Cannot set up with '$(PYTHON)' ($$found, or without its venv module)." >&2; \
 		echo "$$NEED_PYTHON_311" >&2; exit 1; fi; \
-	echo "Setting up the course with Python $$found in $(VENV)/ (first time only: a few minutes, about 1.5 GB)"
+	echo "Setting up the course with $$found in $(VENV)/ (first time only: a few minutes, about 1.5 GB)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt

@@ -48,21 +48,18 @@ def short_form(exercise: str, check: str, error: BaseException) -> list[str]:
     return [f"✗ {exercise}: {first}", *(f"  {line}" for line in rest), *hint]
 
 
-def _render(exercise: str, check: str) -> list[str]:
-    """IPython's `_render_traceback_` for the exception being shown (or the last one, for %tb)."""
+def _render(exercise: str, check: str, error: BaseException) -> list[str]:
+    """IPython's `_render_traceback_` for `error` (while it is shown, or again by %tb)."""
     shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
-    etype, value, tb = sys.exc_info()
-    if value is None:
-        etype, value, tb = getattr(sys, "last_type", None), getattr(sys, "last_value", None), getattr(sys, "last_traceback", None)
-    if os.environ.get(FULL_TRACE) == "full" and shell is not None and value is not None:
-        return shell.InteractiveTB.structured_traceback(etype, value, tb)
-    return short_form(exercise, check, value if value is not None else AssertionError(""))
+    if os.environ.get(FULL_TRACE) == "full" and shell is not None:
+        return shell.InteractiveTB.structured_traceback(type(error), error, error.__traceback__)
+    return short_form(exercise, check, error)
 
 
 def failed(error: BaseException, student_object, check: str) -> None:
     """Give a failed visible check's exception its short rendering (it is raised on unchanged)."""
     # A partial of module-level functions and strings: the exception still pickles.
-    error._render_traceback_ = functools.partial(_render, exercise_name(student_object), check)
+    error._render_traceback_ = functools.partial(_render, exercise_name(student_object), check, error)
 
 
 def passed(student_object, check: str) -> None:
