@@ -190,9 +190,6 @@ class Agent:
         if description["kind"] == "tensor":
             description["shape"] = [int(s) for s in obj.shape]
             description["dtype"] = str(obj.dtype).removeprefix("torch.")
-        if description["kind"] == "function":
-            description["notebook_function"] = bool(isinstance(obj, (types.FunctionType, types.MethodType))
-                                                    and getattr(obj, "__module__", None) == "__main__")
         if description["kind"] == "module" and id(obj) not in self.describing:
             self.describing.add(id(obj))
             try:
@@ -263,16 +260,20 @@ class Agent:
 
     @contextlib.contextmanager
     def swapped(self, target, stand_ins: dict):
-        """Replace the notebook's own helpers named in `stand_ins` while `target` runs."""
+        """Replace the notebook's own helpers named in `stand_ins` while `target` runs. Each stand-in
+        is a fresh one-shot wrapper: code that keeps it and calls it later (a correct answer
+        harvested for another exercise) gets an error, not the answer."""
         swapped = {}
+        live = [True]
         for name, stand_in in stand_ins.items():
             current = self.namespace.get(name)
             if isinstance(current, types.FunctionType) and current.__module__ == "__main__":
                 swapped[name] = current
-                self.namespace[name] = stand_in
+                self.namespace[name] = _one_shot(stand_in, live)
         try:
             yield
         finally:
+            live[0] = False
             self.namespace.update(swapped)
 
     # -- transport ---------------------------------------------------------------------------
@@ -417,6 +418,17 @@ def resolve(dotted: str):
     except ImportError:  # a class attribute such as torch.Tensor.softmax
         owner, _, name = module_name.rpartition(".")
         return getattr(getattr(importlib.import_module(owner), name), attr)
+
+
+def _one_shot(stand_in, live: list):
+    """`stand_in` callable only while `live[0]` holds (see Agent.swapped)."""
+
+    def stand_in_for_this_call(*args, **kwargs):
+        if not live[0]:
+            raise RuntimeError("a correct stand-in the grader lent for one call was kept and called later")
+        return stand_in(*args, **kwargs)
+
+    return stand_in_for_this_call
 
 
 @contextlib.contextmanager

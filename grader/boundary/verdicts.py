@@ -218,6 +218,8 @@ def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], l
     is a cell run through `run`.
     """
     text = reading.read(tuple(code))
+    uses = {index: _student_names(source) for index, source in hidden.items()}
+    exercises = frozenset(name for found in uses.values() for name in found)
     verdicts: dict[int, str | None] = {}
     kernel = RemoteKernel(run, open_line)
     started = time.monotonic()
@@ -230,7 +232,7 @@ def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], l
             if not source.strip():
                 verdicts[index] = "this test has no hidden check; ask your instructor"
                 continue
-            doubt = _unreadable(text, source)
+            doubt = _unreadable(text, uses[index], exercises)
             if doubt:  # the text does not show what the exercise runs: a person decides
                 verdicts[index] = doubt
                 continue
@@ -264,20 +266,23 @@ def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], l
     return verdicts
 
 
-def _unreadable(text: reading.Reading, hidden: str) -> str | None:
-    """The reading's doubt about any student name the hidden block uses, as its verdict, or None."""
+def _student_names(hidden: str) -> list[str]:
+    """The names a hidden block takes from the student's notebook (those it does not bind itself)."""
     try:
         tree = ast.parse(hidden)
     except SyntaxError:
-        return None
+        return []
     bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     bound |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
               if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
     used = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
-    for name in dict.fromkeys(used):
-        if name in bound or hasattr(builtins, name):
-            continue
-        finding = text.unreadable(name)
+    return [name for name in dict.fromkeys(used) if name not in bound and not hasattr(builtins, name)]
+
+
+def _unreadable(text: reading.Reading, names: list[str], exercises: frozenset[str]) -> str | None:
+    """The reading's doubt about any of the student's `names` a hidden block uses, as its verdict."""
+    for name in names:
+        finding = text.unreadable(name, exercises)
         if finding:
             return finding.message(name)
     return None

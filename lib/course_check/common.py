@@ -45,6 +45,7 @@ import transformer_reference
 from course_check.boundary import resolve as _resolve
 from course_check import tutor
 from course_check.boundary import seams
+from course_check.reading import REVIEW
 
 # ---------------------------------------------------------------------------------------------
 # Pristine references, captured at import (before student code runs). `_isinstance` and
@@ -453,7 +454,8 @@ def refuse_delegation(obj, subject: str, reference: str | None = None) -> None:
     name = (obj._desc.get("lookup") or obj.__name__) if remote else _getattr(obj, "__name__", type(obj).__name__)
     text = seams.submitted_reading()
     if text is not None and (remote or name in text.bindings or text.everything or text.machinery):
-        finding = text.unreadable(name) or text.delegation(name, subject, reference, FORBIDDEN_CALLS[subject])
+        finding = (text.unreadable(name, text.exercises)
+                   or text.delegation(name, subject, reference, FORBIDDEN_CALLS[subject]))
         if finding:
             raise (DelegationError if finding.kind == "delegation" else NeedsReview)(finding.message(name))
     if remote:
@@ -505,9 +507,11 @@ def no_delegation(exercise: str, subject: str, reference: str | None = None):
             patches.append((owner, name, target))
             with contextlib.suppress(AttributeError, TypeError):
                 setattr(owner, name, recorder(path, target))
+    reported: list[str] = []
     try:
-        # Calls into a student's kernel are watched there too (a second signal; static.py is the first).
-        with seams.call_options(forbid=_forbidden_paths(subject, reference), on_forbidden=calls.append):
+        # Calls into a student's kernel are watched there too: the kernel's word, so only a hint for
+        # a person (reading.py is what decides).
+        with seams.call_options(forbid=_forbidden_paths(subject, reference), on_forbidden=reported.append):
             yield
     finally:
         for owner, name, value in reversed(patches):
@@ -515,6 +519,10 @@ def no_delegation(exercise: str, subject: str, reference: str | None = None):
                 setattr(owner, name, value)
     if calls:
         raise DelegationError(_delegation_message(exercise, calls[0]))
+    if reported:
+        raise NeedsReview(f"{REVIEW} while the grader called `{exercise}`, your kernel reported a call of "
+                          f"{reported[0][:120]}, which the notebook's text does not show. It scores 0 until your "
+                          "instructor has looked at it.")
 
 
 def guarded(obj, subject: str, reference: str | None = None) -> Callable:

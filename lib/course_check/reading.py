@@ -56,7 +56,8 @@ REVIEW = "Needs your instructor's review:"  # how a flagged verdict starts (repo
 DYNAMIC_BUILTINS = {"eval", "exec", "compile", "globals", "locals", "breakpoint"}
 OPAQUE_ATTRS = {"__dict__", "__defaults__", "__kwdefaults__", "__globals__", "__closure__", "__code__",
                 "__wrapped__", "__self__", "__func__", "__builtins__", "__getattribute__", "__mro__",
-                "__bases__", "__subclasses__", "__reduce__", "__reduce_ex__", "__setattr__", "__import__"}
+                "__bases__", "__subclasses__", "__reduce__", "__reduce_ex__", "__setattr__", "__import__",
+                "getclosurevars"}
 OPAQUE_MODULES = {"runpy", "importlib", "imp", "pkgutil", "zipimport", "code", "codeop", "marshal"}
 MUTATING_METHODS = {"append", "extend", "insert", "update", "setdefault", "add", "pop", "popitem", "clear",
                     "remove", "discard", "__setitem__", "__setattr__", "__delitem__"}
@@ -245,6 +246,8 @@ class Reading:
             self._read_cell(number, cell)
         for number, tree in self.trees:
             self._scan(number, tree)
+        # The exercises: what the test cells check (`checks.<check>(<exercise>)`); each is read on its own.
+        self.exercises = frozenset(re.findall(r"^checks\.\w+\((\w+)\)", "\n".join(cells), re.M))
 
     # -- the text --------------------------------------------------------------------------
     def where(self, number: int, node: ast.AST) -> str:
@@ -501,15 +504,21 @@ class Reading:
         return None
 
     # -- one exercise ---------------------------------------------------------------------------
-    def unreadable(self, name: str) -> Finding | None:
-        """Why the grader cannot tell what the exercise `name` runs, or None (module docstring)."""
+    def unreadable(self, name: str, others: frozenset[str] = frozenset()) -> Finding | None:
+        """Why the grader cannot tell what the exercise `name` runs, or None (module docstring).
+
+        `others` are the notebook's other exercises: they are graded on their own, and while `name`
+        is graded the checks stand in for them, so the reading stops there."""
         if self.machinery:
             return self.machinery
         if self.everything:
             return self.everything
         if name not in self.bindings and not self._star(name):
-            return Finding("unreadable", f"`{name}` is not defined anywhere in the notebook's text", "the whole notebook")
-        return self._walk_exercise(name, None, None)[0]
+            unknown = [m for m in self.star_imports if not _installed(m)]
+            if unknown:
+                return Finding("unreadable", f"`from {unknown[0]} import *` may define `{name}`", "the whole notebook")
+            return None  # not defined at all: the kernel says so (NameError), as for a blank notebook
+        return self._walk_exercise(name, None, None, (), frozenset(others) - {name})[0]
 
     def delegation(self, name: str, subject: str, reference: str | None, forbidden=()) -> Finding | None:
         """The ready-made implementation of `subject` that the exercise `name` reaches, or None."""
@@ -522,7 +531,8 @@ class Reading:
         return None
 
     @functools.lru_cache(maxsize=256)
-    def _walk_exercise(self, name: str, subject: str | None, reference: str | None, forbidden=()):
+    def _walk_exercise(self, name: str, subject: str | None, reference: str | None, forbidden=(),
+                       others: frozenset[str] = frozenset()):
         """(first unreadable finding, first delegation finding) of everything `name` reaches."""
         pattern = re.compile(SUBJECTS.get(subject) or r"(?!)", re.I)
         state = {"unreadable": None, "delegation": None}
@@ -547,7 +557,7 @@ class Reading:
                                    "notebook, or missing?)", where)
 
         def follow(top: str) -> None:
-            if top in seen:
+            if top in seen or top in others:
                 return
             seen.add(top)
             star = self._star(top) if top not in self.bindings else None
@@ -581,8 +591,6 @@ class Reading:
                             note("unreadable", "`__import__` with a computed name", where)
                     elif sub.id == "vars":
                         note("unreadable", "`vars()` reaches an object's namespace", where)
-                    elif not hasattr(builtins, sub.id):
-                        note("unreadable", f"`{sub.id}` is not defined anywhere in the notebook's text", where)
                 elif isinstance(sub, ast.Attribute):
                     if sub.attr in OPAQUE_ATTRS:
                         note("unreadable", f"`.{sub.attr}` reaches code or data the text does not show", where)

@@ -56,10 +56,13 @@ def read_notebook(path: Path) -> tuple[list[str], list[TestCell]]:
 
 def run_code(cells: list[str]) -> tuple[dict, list[str]]:
     """Run the cells in a fresh IPython shell; return its namespace and the errors, one line each."""
+    from course_check import boundary
+
     os.environ.setdefault("MPLBACKEND", "agg")
     os.environ["NBGRADER_EXECUTION"] = "validate"
     from IPython.core.interactiveshell import InteractiveShell
 
+    boundary._notebook_text.append(list(cells))  # the checks read this text, as the grader reads the submission
     shell = InteractiveShell.instance()
     shell.register_magic_function(lambda line="": None, magic_kind="line", magic_name="matplotlib")
     errors = []
@@ -111,12 +114,20 @@ def run_checks(tests: list[TestCell], namespace: dict, seed: int) -> list[tuple[
 
     from course_check.common import Probes, using
 
+    from course_check.boundary import seams
+
     verdicts = []
+    text = seams.submitted_reading()  # what the grader will read (reading.py): the same warnings, first
+    exercises = frozenset(test.subject for test in tests)
     with using(Probes("fresh", seed_offset=seed, every_case=True)):
         for test in tests:
             check = getattr(importlib.import_module(f"course_check.{test.module}"), test.check)
             if test.subject not in namespace:
                 verdicts.append((test, f"your notebook defines no `{test.subject}`"))
+                continue
+            doubt = text.unreadable(test.subject, exercises) if text is not None else None
+            if doubt:
+                verdicts.append((test, doubt.message(test.subject)))
                 continue
             try:
                 with contextlib.redirect_stdout(io.StringIO()):

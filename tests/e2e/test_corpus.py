@@ -36,7 +36,7 @@ def test_solution_gets_full_marks_and_blank_gets_zero(judged, assignment):
     assert judged.blanks[assignment] == (0, max_score), f"{assignment}: the blank release scored {judged.blanks[assignment]}"
 
 
-@pytest.mark.parametrize("kind", ["wrong", "correct", "delegates", "cheats"])
+@pytest.mark.parametrize("kind", ["wrong", "correct", "delegates", "review", "cheats"])
 def test_every_variant_gets_its_verdict(judged, kind):
     """Wrong ones lose points on their exercise, correct ones keep full marks, delegation and cheating gain nothing."""
     failures = [f"{v.variant.assignment}/{v.variant.name}: {v.reason} (own tests {v.own[0]:g}/{v.own[1]:g}"

@@ -183,7 +183,6 @@ UNREADABLE = [
     "globals()['softmax_with_temperature'] = torch.softmax",
     "torch.exp = lambda x: x\n" + OWN_SOFTMAX,
     "setattr(torch, 'exp', torch.sigmoid)\n" + OWN_SOFTMAX,
-    "def softmax_with_temperature(x, t=1.0):\n    return undefined_helper(x / t)",
     # reaching into the machinery, anywhere in the notebook
     "import sys\nagent = sys.modules['_transformer_course_agent']\n" + OWN_SOFTMAX,
     "import os\nm = os.sys.modules\n" + OWN_SOFTMAX,
@@ -207,6 +206,21 @@ def test_what_the_reader_cannot_follow_is_unreadable(code):
     assert finding is not None, code
     assert reading.REVIEW in finding.message(NAME)
     assert "line" in finding.where or "notebook" in finding.where
+
+
+def test_a_name_defined_nowhere_is_the_kernel_s_to_report():
+    """A misspelt helper fails with NameError when called (a wrong answer), not a review."""
+    assert unreadable("def softmax_with_temperature(x, t=1.0):\n    return undefined_helper(x / t)") is None
+    assert unreadable(OWN_SOFTMAX, name="never_defined") is None
+    assert unreadable("from mystery import *", name="never_defined")
+
+
+def test_other_exercises_are_a_boundary():
+    """While one exercise is graded the checks stand in for the others: their reading is their own."""
+    cells = ["for softmax in [lambda x, dim=-1: x]:\n    pass",
+             "def attention(q, k, v):\n    return softmax(q @ k.transpose(-2, -1), dim=-1) @ v"]
+    assert unreadable(*cells, name="attention")
+    assert unreadable(*cells, name="attention") and read(*cells).unreadable("attention", frozenset({"softmax"})) is None
 
 
 def test_a_binding_the_exercise_does_not_reach_does_not_matter():
