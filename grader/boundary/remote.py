@@ -25,6 +25,8 @@ import builtins
 import contextlib
 import contextvars
 import json
+import os
+import re
 import sys
 import types
 from collections.abc import Callable
@@ -236,10 +238,10 @@ _BUILTIN_ERRORS = {name: getattr(builtins, name) for name in dir(builtins)
 def _exception(answer: dict) -> Exception:
     """The student's exception, rebuilt: builtin classes keep their class (so `except ValueError`
     in a check works), any other class becomes `Exception` (its name is the student's text). The
-    message stays available to the checks (does it name the argument?); `RemoteKernel.redact`
-    keeps it out of every verdict."""
+    message stays available to the checks (does it name the argument?), behind `MARK`, so that
+    `redact` finds every part of it a verdict quotes and keeps it out."""
     name = str(answer.get("error", "Exception"))
-    message = str(answer.get("message", ""))
+    message = MARK + str(answer.get("message", ""))
     error = _BUILTIN_ERRORS.get(name, Exception)
     try:
         return error(message)
@@ -250,21 +252,23 @@ def _exception(answer: dict) -> Exception:
 HIDDEN_TEXT = "[its message, not shown: it may carry the grader's hidden inputs]"
 
 
+# Starts every student exception message the grader holds: a verdict that quotes any prefix of one
+# (whole, cut short as the checks cut them, or escaped as `repr` writes them) quotes the mark.
+MARK = "\u2063"  # INVISIBLE SEPARATOR; `repr` writes it as the six characters \u2063
+_MARKS = re.compile(re.escape(MARK) + "|" + re.escape(repr(MARK)[1:-1]))
+
+
 def redact(verdict: str, texts: list[str]) -> str:
-    """`verdict` without any part of the student's exception messages `texts` that it quotes
-    (whole, cut short as the checks cut them, or escaped as `repr` writes them)."""
-    for text in sorted(set(texts), key=len, reverse=True):
-        for form in (text, repr(text)[1:-1]):
-            lo, hi = 0, len(form)  # the longest prefix of `form` quoted in the verdict
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if form[:mid] in verdict:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            if lo and lo >= min(len(form), 3):
-                verdict = verdict.replace(form[:lo], HIDDEN_TEXT)
-    return verdict
+    """`verdict` without any part of the student's exception messages `texts` that it quotes: at
+    each mark, the longest stretch that one of them (or its `repr`) begins with."""
+    forms = {MARK + text for text in texts} | {repr(MARK + text)[1:-1] for text in texts}
+    parts, start = [], 0
+    while found := _MARKS.search(verdict, start):
+        at = found.start()
+        quoted = max((len(os.path.commonprefix([verdict[at:at + len(form)], form])) for form in forms), default=0)
+        parts += [verdict[start:at], HIDDEN_TEXT]
+        start = max(at + quoted, found.end())
+    return "".join(parts) + verdict[start:]
 
 
 def _write_back(before, after) -> None:

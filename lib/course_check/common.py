@@ -271,6 +271,8 @@ FORBIDDEN_CALLS: dict[str, list[str]] = {
     "embedding": ["torch.nn.functional.embedding", "torch.nn.Embedding"],
     "softmax": ["torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax", "torch.Tensor.softmax"],
     "sampling": [],
+    # Only the reading (reading.SUBJECTS) refuses these: the checks themselves call `.backward()`.
+    "backward": [],
     "none": [],
 }
 _FORBIDDEN_OBJECTS = {subject: [(path, _resolve(path)) for path in paths] for subject, paths in FORBIDDEN_CALLS.items()}

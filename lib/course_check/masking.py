@@ -382,7 +382,7 @@ def _msm_gradient_mistakes(scores, mask, grad_p) -> dict:
 def masked_softmax_forward(MaskedSoftmax):
     """MaskedSoftmax.apply(scores, mask): the softmax over the keys, exactly 0 at masked keys; causal, padding
     and combined masks, float32 and float64."""
-    refuse_delegation(MaskedSoftmax, "none")
+    refuse_delegation(MaskedSoftmax, "backward")
     for n, (shape, kind) in enumerate(cases(_MSM_CASES)):
         for dtype in (torch.float64, torch.float32):
             scores, mask, _, report, described = _msm_run(MaskedSoftmax, shape, kind, seed=900 + 10 * n, dtype=dtype)
@@ -405,7 +405,7 @@ def masked_softmax_forward(MaskedSoftmax):
 def masked_softmax_backward(MaskedSoftmax):
     """backward(ctx, grad_p) returns (grad_scores, None) with grad_scores = p * (grad_p - sum_k(grad_p * p)),
     compared with float64 gradients for random grad_p; causal, padding and combined masks."""
-    refuse_delegation(MaskedSoftmax, "none")
+    refuse_delegation(MaskedSoftmax, "backward")
     for n, (shape, kind) in enumerate(cases(_MSM_CASES)):
         for dtype in (torch.float64, torch.float32):
             scores, mask, grad_p, report, described = _msm_run(MaskedSoftmax, shape, kind, seed=950 + 10 * n, dtype=dtype)
@@ -428,7 +428,7 @@ def masked_softmax_backward(MaskedSoftmax):
 @check
 def masked_softmax_masked_gradient(MaskedSoftmax):
     """No gradient reaches a masked key: grad_scores is exactly 0 wherever the mask is False."""
-    refuse_delegation(MaskedSoftmax, "none")
+    refuse_delegation(MaskedSoftmax, "backward")
     for n, (shape, kind) in enumerate(cases([c for c in _MSM_CASES if c[1] != "none"])):
         scores, mask, grad_p, report, described = _msm_run(MaskedSoftmax, shape, kind, seed=990 + 10 * n)
         grad = report["grad"]

@@ -12,7 +12,9 @@ markup a submission injected.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import re
 from pathlib import Path
 
@@ -83,7 +85,9 @@ CHEATS = {
     "harvests_stand_in": ("scaled_dot_product_attention",
                           "_BOX = {}\ndef softmax(x, dim=-1, _box=_BOX):\n    if 'f' in _box:\n        return _box['f'](x, dim)\n"
                           "    return x * 0\n"
-                          "def scaled_dot_product_attention(q, k, v, mask=None, _box=_BOX):\n    _box['f'] = softmax\n"
+                          "def scaled_dot_product_attention(q, k, v, mask=None, _box=_BOX):\n"
+                          "    if softmax.__name__ != 'softmax':  # the stand-in, not this notebook's own\n"
+                          "        _box['f'] = softmax\n"
                           "    w = softmax(q @ k.transpose(-2, -1), dim=-1)\n    return w @ v, w\n"),
 }
 # Delegations: a correct answer handed to a ready-made implementation of the same operation.
@@ -173,7 +177,11 @@ def graded(tmp_path_factory):
         path.parent.mkdir(parents=True)
         write_notebook(nb, path)
     ws = tmp / "ws"
-    rc = main(["autograde", str(subs), "--workspace", str(ws), "--workers", "2", "--timeout", "20"])
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        rc = main(["autograde", str(subs), "--workspace", str(ws), "--workers", "2", "--timeout", "20"])
+    print(summary.getvalue())
+    ungraded = set(re.findall(r"submitted/([^/\s]+)/" + A + ":", summary.getvalue().partition("could not grade")[2]))
     with Gradebook(f"sqlite:///{ws / 'gradebook.db'}") as gb:
         flagged = {(g.student.id, g.name) for g in gb.db.query(Grade).filter(Grade.needs_manual_grade == True)  # noqa: E712
                    .all()}
@@ -183,13 +191,15 @@ def graded(tmp_path_factory):
     for line in (tmp / "report" / "grades.csv").read_text().splitlines()[1:]:
         student, assignment, score, max_score = line.split(",")
         totals[student] = (float(score), float(max_score))
-    return {"rc": rc, "totals": totals, "ws": ws, "reference": reference, "flagged": flagged,
+    return {"rc": rc, "ungraded": ungraded, "totals": totals, "ws": ws, "reference": reference, "flagged": flagged,
             "students": set(students)}
 
 
 def test_every_submission_was_graded(graded):
-    assert graded["rc"] == 0, "autograde could not grade some submission (see its summary)"
-    assert set(graded["totals"]) == graded["students"]
+    # only the kernel that kills itself cannot be graded: it is listed, and gets no grade
+    assert graded["ungraded"] == {"cheat_kills_kernel_when_called"}, graded["ungraded"]
+    assert graded["rc"] == 1
+    assert set(graded["totals"]) == graded["students"] - graded["ungraded"]
 
 
 def test_the_honest_student_keeps_full_marks(graded):
@@ -200,6 +210,8 @@ def test_the_honest_student_keeps_full_marks(graded):
 @pytest.mark.parametrize("cheat", sorted(CHEATS))
 def test_no_cheat_scores_more_than_zeros(graded, cheat):
     zeros = graded["totals"]["zeros"][0]
+    if f"cheat_{cheat}" in graded["ungraded"]:  # no grade at all (test_every_submission_was_graded)
+        return
     score = graded["totals"][f"cheat_{cheat}"][0]
     assert score <= zeros, f"cheat_{cheat} scored {score}, more than a notebook of zeros ({zeros})"
 
@@ -256,7 +268,7 @@ def test_feedback_shows_no_hidden_tests_or_solution_lines(graded):
     }
     assert solution_lines
     for page in sorted((graded["ws"] / "feedback").glob(f"*/{A}/{A}.html")):
-        if page.parts[-3] in ("honest", "injects_html"):
+        if page.parts[-3] in ("honest", "injects_html") or page.parts[-3].startswith("ordinary_"):
             continue  # their own code is the reference solution
         text = page.read_text()
         assert "hidden_checks" not in text, page

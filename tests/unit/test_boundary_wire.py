@@ -217,3 +217,24 @@ def test_line_frames_arrive_whole_and_oversized_ones_are_refused():
     e, f = socket.socketpair()
     e.close()
     assert receive(f) is None  # closed between frames: the other side is done
+
+
+def test_a_students_exception_message_never_reaches_a_verdict_in_any_form():
+    from grader.boundary.remote import HIDDEN_TEXT, _exception, redact
+
+    secret = "x was tensor([0.1234, -5.6789])"
+    err = _exception({"error": "ValueError", "message": secret})
+    assert type(err) is ValueError and secret in str(err)  # the checks can still read it
+    quoted = [f"softmax raised ValueError: {str(err)[:12]}. Use the maximum along `dim`.",  # cut short
+              f"raised ValueError({str(err)!r}); the message should name `d_model`.",  # as repr writes it
+              f"raised: {err}"]
+    for verdict in quoted:
+        shown = redact(verdict, [secret])
+        assert "0.12" not in shown and "x was" not in shown and HIDDEN_TEXT in shown, shown
+    # the checks' own words that merely share letters with a message stay readable
+    recursion = _exception({"error": "RecursionError", "message": "maximum recursion depth exceeded"})
+    shown = redact(f"softmax(x) raised RecursionError: {recursion}. Use the maximum along `dim`.",
+                   ["maximum recursion depth exceeded"])
+    assert shown == f"softmax(x) raised RecursionError: {HIDDEN_TEXT}. Use the maximum along `dim`."
+    other = _exception({"error": "MyError", "message": "mine"})
+    assert type(other) is Exception

@@ -6,6 +6,7 @@ the reader cannot follow (or that reaches the grading machinery) is unreadable, 
 review.
 """
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -171,6 +172,9 @@ UNREADABLE = [
     "with open('x') as softmax_with_temperature:\n    pass",
     "if (softmax_with_temperature := torch.softmax):\n    pass",
     "def install():\n    global softmax_with_temperature\n    softmax_with_temperature = torch.softmax\ninstall()",
+    "def install():\n    global softmax_with_temperature\n    def softmax_with_temperature(x, t=1.0):\n"
+    "        return torch.softmax(x / t, -1)\ninstall()",
+    "def install():\n    global softmax_with_temperature\n    from torch import softmax as softmax_with_temperature\ninstall()",
     "TABLE = {}\ndef softmax_with_temperature(x, t=1.0):\n    return TABLE['f'](x / t, -1)\nTABLE['f'] = torch.softmax",
     "impl = []\nimpl.append(torch.softmax)\ndef softmax_with_temperature(x, t=1.0):\n    return impl[0](x / t, -1)",
     "class S:\n    pass\nsetattr(S, 'f', staticmethod(torch.softmax))\ndef softmax_with_temperature(x, t=1.0):\n    return S.f(x / t, -1)",
@@ -239,3 +243,46 @@ def test_the_course_itself_reads_clean():
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
                 for name in reading.Reading([cell.source]).bindings:
                     assert found.unreadable(name) is None, (path, name, found.unreadable(name))
+
+
+def test_a_hand_written_backward_pass_may_not_ask_autograd_for_it():
+    """03's MaskedSoftmax: the solution and the corpus's correct variants read clean under the
+    "backward" subject; autograd's own differentiation (grad, .backward(), ATen's kernel) is refused."""
+    nb = nbformat.read(ROOT / "solutions" / "03_masking" / "03_masking.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert any("class MaskedSoftmax(torch.autograd.Function)" in c for c in code)
+    assert reading.Reading(code).delegation("MaskedSoftmax", "backward", None) is None
+    corpus = sorted((ROOT / "tests" / "corpus" / "03_masking").glob("*_msm_*.py"))
+    delegating = [p for p in corpus if p.name.startswith("delegate_")]
+    assert len(delegating) >= 3
+    for path in corpus:
+        found = read("import torch", path.read_text()).delegation("MaskedSoftmax", "backward", None)
+        assert (found is not None) == path.name.startswith("delegate_"), (path.name, found)
+
+
+def test_every_name_torch_gives_a_forbidden_operation_says_what_it_is():
+    """A torch release that exposes a forbidden operation under a name the subject's pattern does not
+    match (an alias: the same object, another name) would let a delegation through unseen."""
+    import torch
+    import torch.nn.functional as F
+    from course_check.common import FORBIDDEN_CALLS, _FORBIDDEN_OBJECTS
+
+    namespaces = {"torch": torch, "torch.nn.functional": F, "torch.nn": torch.nn, "torch.special": torch.special,
+                  "torch.Tensor": torch.Tensor, "torch._C": torch._C, "torch._C._nn": torch._C._nn,
+                  "torch._C._VariableFunctions": torch._C._VariableFunctions, "torch.linalg": torch.linalg}
+    checked = 0
+    for subject, paths in FORBIDDEN_CALLS.items():
+        pattern = re.compile(reading.SUBJECTS[subject] or r"(?!)", re.I)
+        targets = {id(obj) for _, obj in _FORBIDDEN_OBJECTS[subject] if obj is not None}
+        assert len(targets) == len(paths), f"{subject}: a forbidden path no longer resolves"
+        for where, namespace in namespaces.items():
+            for name in dir(namespace):
+                try:
+                    obj = getattr(namespace, name)
+                except Exception:
+                    continue
+                if id(obj) in targets:
+                    checked += 1
+                    assert pattern.search(name), f"{where}.{name} is {subject}'s forbidden operation under a name " \
+                                                 f"reading.SUBJECTS[{subject!r}] does not match"
+    assert checked >= sum(map(len, FORBIDDEN_CALLS.values()))
