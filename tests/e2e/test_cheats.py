@@ -16,6 +16,7 @@ import contextlib
 import copy
 import io
 import re
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -110,8 +111,8 @@ DELEGATIONS = {
 # Correct code the text does not show how it runs: 0 points, and flagged for a person.
 REVIEWED = {
     "for_target": ("softmax", STABLE + "for softmax in [_stable]:\n    pass\n"),
-    "global_from_helper": ("softmax", "def _install():\n    global softmax\n" + STABLE.replace("\n", "\n    ")
-                           .replace("_stable", "softmax").rstrip() + "\n_install()\n"),
+    "global_from_helper": ("softmax", "def _install():\n    global softmax\n"
+                           + textwrap.indent(STABLE.replace("_stable", "softmax"), "    ") + "_install()\n"),
     "container": ("softmax", "_IMPL = {}\ndef softmax(x, dim=-1):\n    return _IMPL['f'](x, dim)\n" + STABLE
                   + "_IMPL['f'] = _stable\n"),
     "computed_getattr": ("softmax", "def softmax(x, dim=-1):\n    return getattr(torch, ''.join(reversed('xamtfos')))(x, dim)\n"),
