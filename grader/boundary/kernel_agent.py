@@ -433,8 +433,8 @@ def _one_shot(stand_in, live: list):
 
 @contextlib.contextmanager
 def recording(forbid):
-    """While the block runs, record calls of the forbidden objects (a second, kernel-side signal:
-    the grader's own static reading of the source is the one it relies on)."""
+    """While the block runs, record calls of the forbidden objects (a kernel-side signal: a
+    recorded call sends the notebook to review; the grader's reading of the source decides)."""
     calls: list[str] = []
     if not forbid:
         yield calls

@@ -15,7 +15,8 @@ code runs here, in the grader's process, and never executes a line of student co
   check sees the same effects as if it had called the function itself;
 - `stand_ins(...)` replaces the notebook's own earlier helpers while a call runs (grading one
   exercise alone), and `forbidding(...)` asks the kernel to record calls of ready-made
-  implementations (a second signal next to the static reading in `static.py`).
+  implementations (a kernel-side signal: a recorded call sends the notebook to review; the
+  reading of the submitted text, `course_check/reading.py`, is what decides).
 """
 
 from __future__ import annotations
@@ -425,8 +426,9 @@ def in_kernel(scenario: Callable, *args, **kwargs):
     For checks that need object identity or autograd across several of the student's objects
     (e.g. "is the tied weight the very Parameter passed in"): the scenario (a function of the
     checks, sent by value) runs in the kernel and must return plain data, which is then judged
-    here. Its answers are only as good as the kernel's honesty, which the static reading of the
-    notebook backs (static.tampering refuses notebooks that patch modules or the agent). With
+    here. Its answers are only as good as the kernel's honesty, which the reading of the
+    notebook backs (`course_check/reading.py`: code that patches libraries or reaches the agent
+    is unreadable, and goes to review). With
     local objects (in-process tests) it simply calls `scenario(*args)`.
     """
     kernel = next((a._kernel for a in [*args, *kwargs.values()] if _isinstance(a, Remote)), None)
@@ -451,7 +453,7 @@ def local(value):
 
 @contextlib.contextmanager
 def submission(code_cells: list[str]):
-    """The submitted notebook's code, for the static reading of the checks (see static.py)."""
+    """The submitted notebook's code, for the checks' reading of it (course_check/reading.py)."""
     token = _submission.set(list(code_cells))
     try:
         yield

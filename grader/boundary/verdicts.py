@@ -212,7 +212,7 @@ def judge(hidden: dict[int, str], code: list[str], run, names: dict[int, str], l
     """The verdict of every hidden block (cell index -> failure message, None when it passed).
 
     `hidden` maps test cells to their hidden source, `code` is the submitted notebook's code (for
-    the static reading), `run(code) -> outputs` runs code in the student's kernel after the
+    the reading, course_check/reading.py), `run(code) -> outputs` runs code in the student's kernel after the
     notebook has run there, and `names` gives each cell's grade id for tracebacks. `open_line`
     opens a direct line to the agent once it is installed (line.py); without one, every request
     is a cell run through `run`.

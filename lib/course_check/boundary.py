@@ -6,7 +6,7 @@ The same check code runs in two places (ARCHITECTURE.md, "one diagnosis path, tw
   student's functions are ordinary Python objects, and every seam below is the plain built-in;
 - in the grader's process (the hidden part): the student's objects are proxies for objects that
   live in the sandboxed kernel, and `grader.checks` installs the trust boundary's versions of
-  these seams (`grader/boundary/remote.py`, `static.py`) with `install(...)`, which behave as the
+  these seams (`grader/boundary/remote.py`, `grader/checks/__init__.py`) with `install(...)`, which behave as the
   plain ones on local objects.
 
 This package never imports the grader; the grader plugs into it.

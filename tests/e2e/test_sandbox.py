@@ -31,6 +31,7 @@ from grader.release import write_notebook
 from grader.sample import build_sample_class
 from grader.sandbox import SCRATCH
 from grader.settings import REPO_ROOT, SOLUTIONS_DIR
+from grader.workspace import Workspace
 from tests.e2e.processes import own_temporary_folder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -52,9 +53,9 @@ def _correct_double() -> str:
 def attacks(ws: Path) -> dict[str, str]:
     """student -> the code of its first solution cell (before a correct `double`)."""
     home = Path.home()
-    gradebooks = [ws / "gradebook.db", ws / "workers", REPO_ROOT / "workspace" / "gradebook.db"]
+    gradebooks = [ws / "gradebook.db", Workspace(ws).tasks_dir, REPO_ROOT / "workspace" / "gradebook.db"]
     secrets = [SOLUTIONS_DIR / TOY / NB, TOY_SOURCE / TOY / NB, ws / "source" / TOY / NB, ws / "release" / TOY / NB,
-               SOLUTIONS_DIR / "01_embeddings" / "01_embeddings.ipynb", REPO_ROOT / "grader" / "config.py",
+               SOLUTIONS_DIR / "01_embeddings" / "01_embeddings.ipynb", REPO_ROOT / "grader" / "settings.py",
                "../../../source/00_toy/00_toy.ipynb", "../../../../solutions/01_embeddings/01_embeddings.ipynb",
                "../../../../../solutions/01_embeddings/01_embeddings.ipynb", home / ".bash_history",
                ws / "autograded" / "alice_correct" / TOY / NB]
@@ -68,11 +69,12 @@ for path in {[str(p) for p in secrets]!r}:
         print("BLOCKED read", path, type(error).__name__)
 """,
         "import_grader_config": """
-try:
-    import grader.config
-    print("LEAKED grader.config", grader.config.SOLUTIONS_DIR)
-except ImportError as error:
-    print("BLOCKED import grader.config", error)
+for module in ("grader.settings", "grader.checks"):
+    try:
+        __import__(module)
+        print("LEAKED", module, "imported")
+    except ImportError as error:
+        print("BLOCKED import", module, error)
 """,
         "environment": f"""
 import os
@@ -171,7 +173,7 @@ code = '''
 import glob, sqlite3, time
 end = time.time() + 90
 while time.time() < end:
-    for path in glob.glob({str(ws)!r} + "/*.db") + glob.glob({str(ws)!r} + "/workers/*.db"):
+    for path in glob.glob({str(ws)!r} + "/*.db") + glob.glob({str(Workspace(ws).tasks_dir)!r} + "/*.db"):
         try:
             db = sqlite3.connect(path); db.execute("update grade set manual_score = 0"); db.commit()
         except Exception:
@@ -388,6 +390,16 @@ def test_attack_was_blocked(batch, student):
     text = _outputs(_graded_notebook(batch, student))
     assert "BLOCKED" in text, text[:2000]  # the attack ran
     assert "LEAKED" not in text, [line for line in text.splitlines() if "LEAKED" in line]
+
+
+def test_the_attacks_aim_at_what_exists(batch):
+    """The grader's modules, its per-task gradebooks and the files the attacks try to read are real."""
+    import importlib.util
+
+    assert importlib.util.find_spec("grader.settings") and importlib.util.find_spec("grader.checks")
+    assert (REPO_ROOT / "grader" / "settings.py").is_file() and (SOLUTIONS_DIR / TOY / NB).is_file()
+    assert Workspace(batch["ws"]).tasks_dir.parent == batch["ws"]
+    assert "workspace.tasks_dir" in (REPO_ROOT / "grader" / "autograde.py").read_text()  # the task gradebooks
 
 
 def test_no_secret_reaches_the_kernel(batch):
