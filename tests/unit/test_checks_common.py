@@ -89,3 +89,41 @@ def test_distinct_drops_mistakes_that_look_right_on_this_input():
     expected = torch.tensor([1.0, 2.0])
     mistakes = {"same here": expected.clone(), "different": expected + 1, "not applicable": None}
     assert list(distinct(mistakes, expected)) == ["different"]
+
+
+def test_a_leaked_generator_seed_tells_nothing_about_the_others():
+    """Under the grader's probes a check's generator is seeded by a one-way mix of the secret offset
+    and its own seed: two seeds one apart are not one apart, and another secret gives other inputs."""
+    from course_check.common import PUBLIC, Probes, seeded, using
+
+    with using(PUBLIC):
+        assert seeded(5).initial_seed() == 5  # public inputs are plain, so students can reproduce them
+    with using(Probes("hidden", seed_offset=123_456_789, every_case=True)):
+        a, b = seeded(5).initial_seed(), seeded(6).initial_seed()
+    with using(Probes("hidden", seed_offset=987_654_321, every_case=True)):
+        c = seeded(5).initial_seed()
+    assert len({a, b, c, 5, 6}) == 5 and abs(a - b) != 1
+    assert 123_456_789 + 5 not in (a, b, c)
+
+
+def test_a_stand_in_lent_for_one_call_cannot_be_kept():
+    """grader/boundary/kernel_agent.py: a correct helper the checks lend an exercise works during that
+    call only; kept and called later (harvested for another exercise's tests) it raises."""
+    from grader.boundary.kernel_agent import Agent
+
+    def softmax(x, dim=-1):
+        return x * 0
+
+    def attention(q):
+        kept.append(namespace["softmax"])
+        return namespace["softmax"](q)
+
+    softmax.__module__ = "__main__"
+    namespace, kept = {"softmax": softmax}, []
+    agent = Agent(namespace)
+    with agent.swapped(attention, {"softmax": lambda x, dim=-1: torch.softmax(x, dim)}):
+        during = attention(torch.zeros(3))
+    assert torch.allclose(during, torch.full((3,), 1 / 3))
+    assert namespace["softmax"] is softmax  # the notebook's own helper is back
+    with pytest.raises(RuntimeError, match="kept and called later"):
+        kept[0](torch.zeros(3))
