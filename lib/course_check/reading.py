@@ -62,6 +62,11 @@ OPAQUE_ATTRS = {"__dict__", "__defaults__", "__kwdefaults__", "__globals__", "__
                 "__bases__", "__subclasses__", "__reduce__", "__reduce_ex__", "__setattr__", "__import__",
                 "getclosurevars"}
 OPAQUE_MODULES = {"runpy", "importlib", "imp", "pkgutil", "zipimport", "code", "codeop", "marshal"}
+# What an object says about itself, which the grader reads (a module's structure, a class's bases):
+# an exercise's class that redefines any of these is read by a person.
+SELF_REPORTING = {"__class__", "mro", "__instancecheck__", "__subclasscheck__", "__getattribute__", "__getattr__",
+                  "__dir__", "parameters", "named_parameters", "buffers", "named_buffers", "children",
+                  "named_children", "modules", "named_modules", "state_dict", "_apply", "__init_subclass__"}
 MUTATING_METHODS = {"append", "extend", "insert", "update", "setdefault", "add", "pop", "popitem", "clear",
                     "remove", "discard", "__setitem__", "__setattr__", "__delitem__"}
 
@@ -651,6 +656,12 @@ class Reading:
                     for alias in sub.names:
                         full = alias.name if isinstance(sub, ast.Import) else f"{sub.module or ''}.{alias.name}".lstrip(".")
                         path_refused(full.removesuffix(".*"), where)
+                elif isinstance(sub, ast.ClassDef):
+                    redefined = sorted(_names_bound_in_class(sub) & SELF_REPORTING)
+                    if redefined or any(k.arg == "metaclass" for k in sub.keywords):
+                        what = f"redefines `{redefined[0]}`" if redefined else "has a metaclass"
+                        note("unreadable", f"the class `{sub.name}` {what}, through which the grader reads what an "
+                                           "object is and holds", where)
 
         follow(name)
         return state["unreadable"], state["delegation"]
@@ -768,6 +779,13 @@ def _scanned_cell(label: str, number: int, cell: str, aliases: tuple[tuple[str, 
     part._scan(number, _read_cell(label, number, cell).trees[0][1])
     part.aliases = {}
     return part
+
+
+def _names_bound_in_class(node: ast.ClassDef) -> set[str]:
+    return {name for stmt in node.body for name in _names_bound_by(stmt)} | {
+        name for stmt in node.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+        for target in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+        for name in _names_bound_by(target)}
 
 
 def _names_bound_by(node: ast.AST) -> set[str]:

@@ -286,3 +286,20 @@ def test_every_name_torch_gives_a_forbidden_operation_says_what_it_is():
                     assert pattern.search(name), f"{where}.{name} is {subject}'s forbidden operation under a name " \
                                                  f"reading.SUBJECTS[{subject!r}] does not match"
     assert checked >= sum(map(len, FORBIDDEN_CALLS.values()))
+
+
+@pytest.mark.parametrize("body", [
+    "    def parameters(self, recurse=True):\n        return iter([])\n",
+    "    def named_parameters(self, *a, **k):\n        return iter([])\n",
+    "    __class__ = property(lambda self: torch.nn.Linear)\n",
+    "    def __getattr__(self, name):\n        return torch.nn.Module.__getattr__(self, name)\n",
+])
+def test_a_class_that_rewrites_what_it_says_about_itself_is_read_by_a_person(body):
+    """The grader reads a module's structure and a class's bases from the kernel: an exercise's class
+    that redefines how it reports them (an extra parameter hidden from parameters(), ...) is unreadable."""
+    honest = "class Block(torch.nn.Module):\n    def forward(self, x):\n        return x\n"
+    assert unreadable(honest, name="Block") is None
+    found = unreadable(honest.replace("    def forward", body + "    def forward"), name="Block")
+    assert found is not None and "Block" in found.what
+    meta = unreadable("class Meta(type):\n    pass\nclass Block(torch.nn.Module, metaclass=Meta):\n    pass\n", name="Block")
+    assert meta is not None and "metaclass" in meta.what
