@@ -397,7 +397,7 @@ def test_the_attacks_aim_at_what_exists(batch):
     import importlib.util
 
     assert importlib.util.find_spec("grader.settings") and importlib.util.find_spec("grader.checks")
-    assert (REPO_ROOT / "grader" / "settings.py").is_file() and (SOLUTIONS_DIR / TOY / NB).is_file()
+    assert (REPO_ROOT / "grader" / "settings.py").is_file() and (TOY_SOURCE / TOY / NB).is_file()
     assert Workspace(batch["ws"]).tasks_dir.parent == batch["ws"]
     assert "workspace.tasks_dir" in (REPO_ROOT / "grader" / "autograde.py").read_text()  # the task gradebooks
 
