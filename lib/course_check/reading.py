@@ -598,8 +598,6 @@ class Reading:
                 if binding.opaque:
                     note("unreadable", binding.opaque, binding.where)
                     continue
-                if top in self.mutated:
-                    note("unreadable", f"the notebook changes `{top}` after defining it", self.mutated[top])
                 if top in self.aliases and isinstance(binding.node, (ast.Import, ast.ImportFrom)):
                     path_refused(self.aliases[top], binding.where)
                     continue
@@ -611,6 +609,9 @@ class Reading:
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
                     if sub.id in scope:
                         continue
+                    if sub.id in self.mutated and not self._only_changed(sub):
+                        note("unreadable", f"the notebook changes `{sub.id}` after defining it, and `{name}` reads "
+                                           "it", self.mutated[sub.id])
                     if sub.id in self.bindings or self._star(sub.id):
                         follow(sub.id)
                     elif sub.id in DYNAMIC_BUILTINS:
@@ -663,8 +664,20 @@ class Reading:
                         note("unreadable", f"the class `{sub.name}` {what}, through which the grader reads what an "
                                            "object is and holds", where)
 
+        if name in self.mutated:
+            note("unreadable", f"the notebook changes `{name}` after defining it", self.mutated[name])
         follow(name)
         return state["unreadable"], state["delegation"]
+
+    def _only_changed(self, node: ast.Name) -> bool:
+        """Whether this use of a name only changes the object (`losses.append(x)`, `counts[k] += 1`),
+        so nothing the notebook put in it runs here."""
+        parent = self._parents.get(id(node))
+        if isinstance(parent, (ast.Subscript, ast.Attribute)) and isinstance(parent.ctx, (ast.Store, ast.Del)):
+            return True
+        call = self._parents.get(id(parent))
+        return (isinstance(parent, ast.Attribute) and parent.attr in MUTATING_METHODS
+                and isinstance(call, ast.Call) and call.func is parent)
 
 
 def _walk_outside_functions(node: ast.AST):

@@ -303,3 +303,14 @@ def test_a_class_that_rewrites_what_it_says_about_itself_is_read_by_a_person(bod
     assert found is not None and "Block" in found.what
     meta = unreadable("class Meta(type):\n    pass\nclass Block(torch.nn.Module, metaclass=Meta):\n    pass\n", name="Block")
     assert meta is not None and "metaclass" in meta.what
+
+
+def test_an_exercise_may_record_into_a_notebook_list_without_review():
+    """`losses.append(...)` or `counts[k] += 1` inside an exercise changes an object but runs nothing
+    the notebook put in it; reading from an object the notebook changes is what the reader cannot follow."""
+    recording = ("losses = []\ncounts = {'n': 0}\ndef softmax_with_temperature(x, t=1.0):\n"
+                 "    losses.append(float(t))\n    counts['n'] += 1\n    e = torch.exp(x / t - (x / t).amax(-1, keepdim=True))\n"
+                 "    return e / e.sum(-1, keepdim=True)\n")
+    assert unreadable(recording, "softmax_with_temperature(torch.ones(3))\nprint(losses, counts)") is None
+    reading_back = recording.replace("    return e / e.sum", "    if counts['n'] > 1:\n        return losses\n    return e / e.sum")
+    assert unreadable(reading_back) is not None
