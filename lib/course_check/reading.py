@@ -116,6 +116,11 @@ class Finding:
     where: str
 
     def message(self, exercise: str) -> str:
+        return self._message(exercise) + (
+            " (In N: a cell this kernel ran; if you have changed that cell since, restart the kernel and run all.)"
+            if self.where.startswith("In ") else "")
+
+    def _message(self, exercise: str) -> str:
         if self.kind == "delegation":
             return (f"`{exercise}` calls {self.what}, which does this exercise for you, so the exercise scores 0. "
                     "Write the computation yourself from basic operations (torch.matmul, torch.softmax, "
