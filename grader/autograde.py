@@ -164,14 +164,19 @@ def autograde(
         return result
 
     workers = min(workers, len(todo))
-    # Threads per kernel: this machine's cores among the local workers (a Dask worker's machine is not known here).
-    threads = 0 if dask else forked.threads_per_kernel(workers)
+    # Threads per kernel: this machine's cores among the local workers; on Dask one per task slot
+    # (a worker's machine is not known here; the README starts one task per core).
+    threads = 1 if dask else forked.threads_per_kernel(workers)
     env = kernel_environment(workspace.ipython_dir, limits.memory_limit, threads)
     # The warm parents and the grading processes' fork server import torch & co while this process
     # fills the gradebook below (seconds each, on the other cores). Here, in the thread that runs the
-    # batch: the warm parents die with it.
-    warm = None
-    if kernel == "forked":
+    # batch: the warm parents die with it. On Dask, each worker starts its own (grader/dask_workers.py).
+    warm = cluster = None
+    if dask:
+        from grader.dask_workers import DaskRun
+
+        cluster = DaskRun(dask, sandbox, execution.tasks_env(env), kernel == "forked")
+    elif kernel == "forked":
         try:
             warm = forked.WarmPool(workers, sandbox, {**os.environ, **env})
         except GraderError as error:
@@ -232,17 +237,27 @@ def autograde(
             except GraderError as error:
                 progress(f"fresh kernels: {error}")
                 warm = None
+        kernels = "forked kernels" if warm is not None else "fresh kernels"
+        if cluster is not None and kernel == "forked":
+            on_workers = cluster.kernels()
+            fresh = {address: why for address, why in on_workers.items() if why}
+            for address, why in sorted(fresh.items()):
+                progress(f"fresh kernels on the Dask worker {address}: {why}")
+            kernels = "fresh kernels" if len(fresh) == len(on_workers) else "forked kernels"
+            if fresh and len(fresh) < len(on_workers):
+                kernels += f" (fresh on {len(fresh)} of {len(on_workers)} workers)"
         where = f"on the Dask cluster at {dask}" if dask else f"with {workers} worker(s)"
         confined = "sandboxed" if sandbox is not None else "NOT sandboxed"
-        kernels = "forked kernels" if warm is not None else "fresh kernels"
         progress(f"grading {total} submission(s) {where}, {limits.describe()}, {confined}, {kernels}; "
                  f"{len(result.graded)} unchanged")
-        if dask:
-            execution.run_on_dask(tasks, dask, finish)
+        if cluster is not None:
+            cluster.run(tasks, finish)
         else:
             execution.run_locally(tasks, workers, finish, warm)
         return result
     finally:
         if warm is not None:
             warm.close()
+        if cluster is not None:
+            cluster.close()
         execution.remove_tasks_dir(workspace.tasks_dir)

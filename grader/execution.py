@@ -3,8 +3,9 @@ threads (`--workers N`) or by a Dask cluster (`--dask ADDRESS`).
 
 `grade_one` grades a submission in a fresh process that runs nbgrader's Autograde converter into
 the task's own copy of the gradebook. The process is forked from a warm fork server (nbgrader
-already imported), or started as `python -m grader.execution` inside a daemonic Dask worker
-process, which may not fork children of its own. Guarantees:
+already imported; on Dask, each worker's, started by grader/dask_workers.py), or started as
+`python -m grader.execution` inside a daemonic process, which may not fork children of its own.
+Guarantees:
 
 - time: the process is killed together with everything it started (its kernel) when the
   submission takes longer than `--notebook-timeout` (default 600 s), besides nbgrader's per-cell
@@ -16,12 +17,13 @@ process, which may not fork children of its own. Guarantees:
   gradebook made before any result was merged; the caller merges each finished submission into
   the real gradebook (`gradebook.merge_submission`) as results arrive.
 
-A Dask worker runs the very same function: it needs the workspace at the same path and the
-course installed.
+A Dask worker runs the very same function (grader/dask_workers.py): it needs the workspace at the
+same path and the course installed.
 
-Kernels: fresh ones (each started by its grading process), or, in a local run with the sandbox,
-forked from a warm parent per worker (`run_locally(..., warm=WarmPool)`, grader/forked.py): a task
-borrows a free warm parent and hands its socket to the grading process (`Task.warm_parent`).
+Kernels: fresh ones (each started by its grading process), or, with the sandbox, forked from a warm
+parent per worker (`run_locally(..., warm=WarmPool)`, grader/forked.py; on Dask, per task slot of
+each Dask worker): a task borrows a free warm parent and hands its socket to the grading process
+(`Task.warm_parent`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from grader import checks
 from grader.forked import WarmPool
 from grader.runner import nbgrader_config, run_converter
 from grader.sandbox import Sandbox
-from grader.settings import GraderError, GradingLimits
+from grader.settings import GradingLimits
 from grader.workspace import Workspace
 
 
@@ -117,7 +119,8 @@ def start_forkserver() -> None:
 
 class _GradingProcess:
     """One grading process: forked from the warm fork server, or, where this process may not have
-    children of its own (a daemonic Dask worker process), started as `python -m grader.execution`.
+    children of its own (a daemonic process, such as a Dask worker without our plugin), started as
+    `python -m grader.execution`.
     Either way it runs `_grade` with the environment `env` and reports [success, error]."""
 
     def __init__(self, arguments: str, env: dict[str, str]):
@@ -256,12 +259,19 @@ def tasks_for(submissions: Iterable[tuple[str, str]], root: Path, gradebook: Pat
     tasks_dir.mkdir(parents=True)
     base = tasks_dir / "gradebook-base.db"
     shutil.copyfile(gradebook, base)
-    env = dict(env)
-    if os.environ.get("PYTHONPATH"):  # a remote Dask worker gets the caller's module path too
-        env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
+    env = tasks_env(env)
     return [Task(student, assignment, str(root), str(base), str(tasks_dir / f"gradebook-{index}.db"),
                  limits.cell_timeout, limits.notebook_timeout, env, asdict(sandbox) if sandbox else None)
             for index, (student, assignment) in enumerate(submissions)]
+
+
+def tasks_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment a task adds to its grading process's: `env`, and this process's module path
+    (a remote Dask worker gets the caller's module path too)."""
+    env = dict(env)
+    if os.environ.get("PYTHONPATH"):
+        env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
+    return env
 
 
 def run_locally(tasks: list[Task], workers: int, finish: Callable[[Task, Outcome], None],
@@ -285,7 +295,7 @@ def run_locally(tasks: list[Task], workers: int, finish: Callable[[Task, Outcome
             except Exception as crash:  # e.g. the gradebook copy could not be written
                 outcome = Outcome(False, f"the grading task failed: {crash!r}", 0.0, None)
             finish(task, outcome)
-            _remove_copy(task)
+            remove_copy(task)
     except BaseException:  # interrupted (Ctrl-C) or `finish` failed: stop every grading process
         pool.shutdown(wait=False, cancel_futures=True)
         with _lock:
@@ -296,32 +306,7 @@ def run_locally(tasks: list[Task], workers: int, finish: Callable[[Task, Outcome
         pool.shutdown(wait=True)
 
 
-def run_on_dask(tasks: list[Task], address: str, finish: Callable[[Task, Outcome], None]) -> None:
-    """Send each task to the Dask scheduler at `address`; call `finish` as results come."""
-    try:
-        from distributed import Client, as_completed as dask_completed
-    except ImportError as error:
-        raise GraderError(f"--dask needs the 'distributed' package ({error})") from None
-    try:
-        client = Client(address, timeout="20s")
-    except OSError as error:
-        raise GraderError(f"cannot reach the Dask scheduler at {address}: {error}") from None
-    try:
-        futures = {client.submit(grade_one, task, pure=False, key=f"grade-{index}-{task.student}/{task.assignment}"): task
-                   for index, task in enumerate(tasks)}
-        for future in dask_completed(list(futures)):
-            task = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as crash:  # the task itself failed (worker lost, ...)
-                outcome = Outcome(False, f"the Dask task failed: {crash!r}", 0.0, None)
-            finish(task, outcome)
-            _remove_copy(task)
-    finally:
-        client.close()
-
-
-def _remove_copy(task: Task) -> None:
+def remove_copy(task: Task) -> None:
     Path(task.db_path).unlink(missing_ok=True)
 
 
@@ -329,5 +314,5 @@ def remove_tasks_dir(tasks_dir: Path) -> None:
     shutil.rmtree(tasks_dir, ignore_errors=True)
 
 
-if __name__ == "__main__":  # the grading process in a daemonic Dask worker (see _GradingProcess)
+if __name__ == "__main__":  # the grading process in a daemonic process (see _GradingProcess)
     print("\n" + json.dumps(_grade(sys.argv[1])), flush=True)

@@ -27,8 +27,9 @@ takes its kernel with it). What differs, and why it is acceptable:
   die with its kernel, before the worker's next notebook;
 - the `hash()` seed of str and bytes is the warm parent's (Python draws it once, at start-up);
 - fork is only safe before CUDA is initialised and is unreliable on macOS: `unsupported_reason`
-  falls back to fresh kernels on a machine with an NVIDIA GPU, off Linux, without the sandbox, and
-  on Dask (a warm parent belongs to one local grading worker).
+  falls back to fresh kernels on a machine with an NVIDIA GPU, off Linux, and without the sandbox
+  (on Dask, each worker decides for its machine and keeps a warm parent per task slot:
+  grader/dask_workers.py).
 """
 
 from __future__ import annotations
@@ -64,13 +65,14 @@ KERNEL_MODES = ("forked", "fresh")
 
 
 def unsupported_reason(sandbox: Sandbox | None, dask: str | None) -> str | None:
-    """Why this run cannot use forked kernels (None: it can)."""
-    if not sys.platform.startswith("linux"):
-        return f"forked kernels need Linux namespaces, and fork is unsafe on {sys.platform}"
+    """Why this run cannot use forked kernels (None: it can). With `dask`, only what the caller
+    decides (the sandbox): each Dask worker asks again about its own machine (grader/dask_workers.py)."""
     if sandbox is None:
         return "forked kernels are built on the sandbox's namespaces, and --no-sandbox turns it off"
     if dask:
-        return "on Dask each task runs in its own process, where a warm parent would serve one notebook"
+        return None
+    if not sys.platform.startswith("linux"):
+        return f"forked kernels need Linux namespaces, and fork is unsafe on {sys.platform}"
     if Path("/proc/driver/nvidia").exists():
         return ("this machine has an NVIDIA GPU, and a process forked after CUDA is initialised cannot use "
                 "it safely")
@@ -186,7 +188,7 @@ class WarmParent:
 
 
 class WarmPool:
-    """One warm parent per grading worker for a local run; `parent()` lends one to a grading task.
+    """One warm parent per grading worker (local, or a Dask worker's task slot); `parent()` lends one to a grading task.
 
     Made in the thread that runs the batch (the warm parents die with it): the parents start
     importing at once, all together; `wait_ready()` before lending one; `close()` ends them all."""

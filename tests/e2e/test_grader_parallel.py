@@ -106,6 +106,7 @@ def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
                       ])
     assert rc == 1, out.getvalue() + err.getvalue()
     assert f"on the Dask cluster at {cluster.scheduler_address}" in err.getvalue()
+    assert "forked kernels" in err.getvalue() and "fresh kernels" not in err.getvalue(), err.getvalue()
     not_graded = out.getvalue().split("could not grade 2:")[1]
     assert "dave_broken" in not_graded
     assert "notebook time limit of 20 s" in [line for line in not_graded.splitlines() if "/slow/" in line][0]
@@ -127,6 +128,32 @@ def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
             totals[student] = totals.get(student, 0) + value[0]
     assert totals == {"alice_correct": 3, "bob_partial": 1, "carol_blank": 0, "erin_warnings": 3}
     assert not (tmp_path / "ws" / "tasks").exists()
+
+
+def test_dask_worker_processes_fork_warm_kernels_and_give_the_local_grades(tmp_path, monkeypatch):
+    """Real Dask worker processes (daemonic, as `dask worker` starts them), 2 workers x 1 thread:
+    each keeps a warm parent and the grading fork server for the run (grader/dask_workers.py), the
+    log says forked kernels, every per-cell score and comment equals a local run's, and the warm
+    parents are gone when the command returns."""
+    import psutil
+
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("PYTHONPATH", str(FIXTURES / "kernel_path"))
+    subs = tmp_path / "subs"
+    build_sample_class(subs, [TOY], source_dir=TOY_SOURCE, say=lambda _: None)
+    common = [str(subs), "--source", str(TOY_SOURCE), "--timeout", "30", "--kernel", "forked"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["autograde", *common, "--workspace", str(tmp_path / "local"), "--workers", "2"]) == 1
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            rc = main(["autograde", *common, "--workspace", str(tmp_path / "dask"), "--dask", cluster.scheduler_address])
+        left = [child.pid for child in psutil.Process().children(recursive=True)  # nannies, workers, theirs
+                if "warm_parent" in " ".join(child.cmdline())]
+    assert rc == 1, err.getvalue()  # dave_broken's notebook cannot be read, as locally
+    assert "forked kernels" in err.getvalue() and "fresh kernels" not in err.getvalue(), err.getvalue()
+    assert not left, "the run's warm parents outlived it"
+    assert _cells(tmp_path / "dask") == _cells(tmp_path / "local")
 
 
 def _grade_one_here(queue, task) -> None:

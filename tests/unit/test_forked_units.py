@@ -18,9 +18,10 @@ from grader.warm_parent import recv_frame, send_frame
 from grader.workspace import kernel_environment
 
 
-def test_forked_kernels_need_the_sandbox_and_a_local_run():
+def test_forked_kernels_need_the_sandbox_and_on_dask_each_worker_decides():
     assert "--no-sandbox" in unsupported_reason(None, None)
-    assert "Dask" in unsupported_reason(Sandbox(), "tcp://scheduler:8786")
+    assert "--no-sandbox" in unsupported_reason(None, "tcp://scheduler:8786")
+    assert unsupported_reason(Sandbox(), "tcp://scheduler:8786") is None  # grader/dask_workers.py asks each worker
 
 
 def test_asking_for_forked_kernels_where_they_cannot_run_is_an_error_that_says_why(tmp_path):

@@ -32,6 +32,7 @@ LAYERS = {
     "grader.review": 2,
     "grader.roster": 1,
     "grader.similarity": 1,
+    "grader.dask_workers": 5.5,  # between autograde and execution: the Dask side of running tasks
     "grader.execution": 5,
     "grader.grading_preload": 6,  # imported by name only: the fork server of grader.execution loads it
     "grader.forked": 4,
