@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import resource
 import sys
 import time
@@ -33,6 +34,17 @@ from grader.settings import KERNEL_NAME, SOLUTIONS_DIR
 
 BUDGET_SECONDS = {"08_capstone": 60.0}
 DEFAULT_BUDGET_SECONDS = 20.0
+
+
+def processor_name() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo; platform's guess elsewhere), to state with a time."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown processor"
 
 
 def _children_cpu_seconds() -> float:
@@ -72,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, metavar="DIR", help="also write the executed notebooks (with outputs) to DIR")
     args = parser.parse_args(argv)
     assignments = args.assignments or find_assignments(SOLUTIONS_DIR)
-    print(f"{os.cpu_count()} CPUs; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{os.cpu_count()} CPUs ({processor_name()}); load average before: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("| notebook | schedule | wall seconds | kernel CPU seconds | budget | within |\n|---|---|---:|---:|---:|---|")
     failed = False
     for assignment in assignments:

@@ -4,10 +4,10 @@
 
 Every test cell runs one check of `course_check` twice: its visible part on public probes in the
 student's kernel, its hidden part (`grader.checks.<module>`, the same function) on the grader's
-probes. The cell's docstring is the check's own docstring, plus a sentence naming the helpers the
+probes. The cell's docstring is the summary of the check's own docstring, plus the helpers the
 check replaces by correct stand-ins while it runs, so what the cell says it checks is what the
 check code does. Without `--write` this lists the cells that differ from their generated text
-(tests/unit/test_test_cells.py fails on any); with it, it rewrites them in `solutions/` (then
+(tests/unit/test_course_check.py fails on any); with it, it rewrites them in `solutions/` (then
 regenerate `course/` with `python -m grader release`).
 """
 
@@ -45,16 +45,18 @@ def _wrap(text: str, first: str) -> list[str]:
 
 
 def docstring(module: str, check: str, subject: str) -> str:
-    """The docstring of a test cell: the check's docstring, and the stand-ins it uses."""
+    """The docstring of a test cell: the check's summary, and the stand-ins it uses.
+
+    Short, because nbgrader's Validate repeats the source of every failing test cell above its
+    message: the cell's last line already names the exercise, and that the visible checks run a
+    part of the cases on public inputs is said once, in the notebook's introduction and by the
+    line a passing check prints."""
     checks = importlib.import_module(f"course_check.{module}")
-    summary = " ".join(getattr(checks, check).__doc__.split("\n\n")[0].split())
-    text = f"{subject}: {summary}"
+    text = " ".join(getattr(checks, check).__doc__.split("\n\n")[0].split())
     helpers = getattr(checks, "STAND_INS", {}).get(subject, ())
     if helpers:
         names = " and ".join(f"`{h}`" for h in helpers)
-        text += (f" While it runs, your own {names} {'is' if len(helpers) == 1 else 'are'} replaced by a correct "
-                 "version, so a mistake there costs points only in its own tests.")
-    text += " Here on public inputs and part of the cases; grading runs every case on other inputs."
+        text += f" With a correct {names} in place of yours."
     lines = _wrap(text, '"""')
     return "\n".join(lines) + '"""'
 

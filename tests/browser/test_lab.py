@@ -233,8 +233,12 @@ def answered(assignment: str, answers: dict[str, str]) -> str:
 
 
 # Characters the checks may say in Validate for six failing cells (issue #27: about 20,000 before).
-# nbgrader's dialog also repeats each failing cell's source (about 2,400 characters here).
+# nbgrader's dialog also repeats each failing cell's source: 2,309 characters for these six cells
+# before tools/test_cells cut the docstrings to the check's summary, 1,331 after. Issue #27's target
+# of 2,000 for everything the dialog shows is not met yet: the checks' words alone are about 1,700.
 VALIDATE_BUDGET = 2000
+VALIDATE_SOURCES_BUDGET = 1400
+VALIDATE_TOTAL_BUDGET = 3200
 
 
 def test_validate_shows_six_failures_briefly(page, student_lab):
@@ -270,7 +274,8 @@ def test_validate_shows_six_failures_briefly(page, student_lab):
     assert shown.count("It looks like the scores were not divided by sqrt(d_k)") == 4, shown
     assert "course_check/" not in shown and "Traceback" not in shown, shown
     assert len(said) <= VALIDATE_BUDGET, f"the checks say {len(said)} characters in Validate:\n{shown}"
-    assert len(shown) <= 2 * VALIDATE_BUDGET + 500, f"Validate shows {len(shown)} characters:\n{shown}"
+    assert len(shown) - len(said) <= VALIDATE_SOURCES_BUDGET, f"the cells' sources take {len(shown) - len(said)}:\n{shown}"
+    assert len(shown) <= VALIDATE_TOTAL_BUDGET, f"Validate shows {len(shown)} characters:\n{shown}"
     dialog.locator("button").last.click()
 
 
