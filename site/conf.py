@@ -19,14 +19,17 @@ myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 
 exclude_patterns = ["_build", "jupyter_execute", ".jupyter_cache"]
-html_theme = "alabaster"
+# Furo: a sidebar of the lessons that stays while the page scrolls (a drawer behind the menu button
+# on a phone), previous/next at the foot of every page, search; its fonts and scripts ship with the
+# site, nothing is fetched from elsewhere.
+html_theme = "furo"
 html_title = project
+html_static_path = ["static"]
+html_css_files = ["course.css"]
 html_theme_options = {
-    "description": "Autograded notebooks for the lecture, as a self-study site",
-    "page_width": "1320px",
-    "sidebar_width": "230px",
-    "body_max_width": "none",  # code and wide tables use the page's width
+    "navigation_with_keys": True,  # the arrow keys go to the previous / next lesson
+    "top_of_page_buttons": [],  # "view source" and "edit" lead to pages a self-learner has no use for
 }
-html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
 html_show_sourcelink = False
+html_copy_source = False
 html_favicon = "favicon.svg"  # without one, browsers ask for /favicon.ico and log a 404
