@@ -49,8 +49,8 @@ def docstring(module: str, check: str, subject: str) -> str:
 
     Short, because nbgrader's Validate repeats the source of every failing test cell above its
     message: the cell's last line already names the exercise, and that the visible checks run a
-    part of the cases on public inputs is said once, in the notebook's introduction and by the
-    line a passing check prints."""
+    part of the cases on public inputs is said by the line a passing check prints and in the
+    students' README."""
     checks = importlib.import_module(f"course_check.{module}")
     text = " ".join(getattr(checks, check).__doc__.split("\n\n")[0].split())
     helpers = getattr(checks, "STAND_INS", {}).get(subject, ())
