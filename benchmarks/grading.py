@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/grading.py [--students 12] [--assignments 01_embeddings 02_attention]
                                            [--workers 2] [--repeat 1] [--floor-repeat 3] [--keep DIR]
+                                           [--dask] [--no-fresh]
 
 1. Builds N synthetic full-course submissions from solutions/ (the released notebooks filled in
    with grader.sample.solved): two thirds correct, every third one partial (last exercise left
@@ -12,6 +13,11 @@
    `--kernel fresh` and once with `--kernel forked` (kernels forked from a warm parent per worker,
    grader/forked.py), alternating which goes first when `--repeat` > 1; prints the wall times and
    their ratios (the machine's load changes during a run: compare arms of the same run only).
+   Serial nbgrader runs `--repeat` times too (its spread is 10-30 %). With `--dask`, one more arm:
+   `--dask ADDRESS --kernel forked` on a fresh `distributed.LocalCluster` of `--workers` worker
+   processes x 1 thread each time (its start-up not counted; its workers' fork servers and warm
+   parents are), and the notebooks per core-minute of it and of the local pool with forked kernels
+   (`--no-fresh` leaves out the fresh-kernel arm).
 3. The floor: each assignment's correct notebook executed in a fresh kernel with nbclient,
    `--floor-repeat` times (median; default 3: one run alone varies by 10-30 %), split into "kernel
    start + setup imports" and "the rest". Our per-notebook time with each kernel (the time a worker
@@ -20,7 +26,8 @@
 
 Targets on a 2-core machine: ours >= 1.8x faster than serial nbgrader with fresh kernels, >= 3.5x
 with forked kernels; per notebook <= 1.3x the floor with fresh kernels, <= 0.5x on average with
-forked ones. It is a script, not a test: timings depend on the machine and its load.
+forked ones; on Dask per core >= 0.9x the local pool. It is a script, not a test: timings depend on
+the machine and its load.
 """
 
 from __future__ import annotations
@@ -95,21 +102,39 @@ def plain_nbgrader(root: Path, submissions: Path, assignments: list[str], timeou
 
 
 def ours(workspace: Path, submissions: Path, workers: int, timeout: int,
-         sandbox: bool = True, kernel: str = "forked") -> tuple[float, dict[str, list[float]], str]:
+         sandbox: bool = True, kernel: str = "forked", dask: str | None = None) -> tuple[float, dict[str, list[float]], str]:
     sandbox = [] if sandbox else ["--no-sandbox"]
+    where = ["--dask", dask] if dask else ["--workers", str(workers)]
     if workspace.exists():
         shutil.rmtree(workspace)
     start = time.monotonic()
     run = subprocess.run([sys.executable, "-m", "grader", "autograde", str(submissions), "--workspace", str(workspace),
-                          "--workers", str(workers), "--timeout", str(timeout), "--kernel", kernel, *sandbox],
+                          *where, "--timeout", str(timeout), "--kernel", kernel, *sandbox],
                          cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - start
+    if dask and "forked kernels" not in run.stderr:
+        sys.exit(f"grader autograde --dask did not fork its kernels:\n{run.stderr}")
     if run.returncode != 0:
         sys.exit(f"grader autograde failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
     per: dict[str, list[float]] = {}
     for m in re.finditer(r"^\[\d+/\d+\] [^/]+/(\S+): \S+ \(([\d.]+) s\)", run.stderr, flags=re.M):
         per.setdefault(m.group(1), []).append(float(m.group(2)))
     return wall, per, run.stdout
+
+
+def on_dask(workspace: Path, submissions: Path, workers: int, timeout: int,
+            sandbox: bool = True) -> tuple[float, dict[str, list[float]], str]:
+    """`ours` on a fresh LocalCluster of `workers` worker processes x 1 thread (its start not timed)."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=50) as cluster:
+        return ours(workspace, submissions, workers, timeout, sandbox, "forked", dask=cluster.scheduler_address)
+
+
+def spread(times: list[float]) -> str:
+    """median (min-max, n runs)"""
+    return f"{statistics.median(times):.1f} s ({min(times):.1f}-{max(times):.1f}, {len(times)} run(s))"
 
 
 def floor(nb: nbformat.NotebookNode, timeout: int) -> tuple[float, float]:
@@ -143,6 +168,10 @@ def main() -> None:
     parser.add_argument("--floor-repeat", type=int, default=3,
                         help="run each assignment's floor this many times and take the median (default 3)")
     parser.add_argument("--keep", type=Path, help="keep the work folder here instead of a temporary one")
+    parser.add_argument("--dask", action="store_true",
+                        help="also grade on a local Dask cluster (--workers processes x 1 thread), forked kernels")
+    parser.add_argument("--fresh", action=argparse.BooleanOptionalAction, default=True,
+                        help="grade with fresh kernels too (default)")
     args = parser.parse_args()
     assignments = args.assignments or find_assignments(SOLUTIONS_DIR)
     work = Path(tempfile.mkdtemp(prefix="grading-bench-")) if args.keep is None else args.keep
@@ -158,30 +187,53 @@ def main() -> None:
         for a in assignments:
             runs = [floor(correct[a], args.timeout) for _ in range(args.floor_repeat)]
             floors[a] = (statistics.median(total for total, _ in runs), statistics.median(setup for _, setup in runs))
-        wall_nbg, wall_gen = plain_nbgrader(work / "nbgrader", subs, assignments, args.timeout)
-        walls: dict[str, list[float]] = {"fresh": [], "forked": []}
-        per: dict[str, dict[str, list[float]]] = {"fresh": {}, "forked": {}}
+        arms = [*(["fresh"] if args.fresh else []), "forked", *(["dask"] if args.dask else [])]
+        nbg_walls, gen_walls = [], []
+        walls: dict[str, list[float]] = {arm: [] for arm in arms}
+        per: dict[str, dict[str, list[float]]] = {arm: {} for arm in arms}
         for repeat in range(args.repeat):
-            for kernel in ("fresh", "forked") if repeat % 2 == 0 else ("forked", "fresh"):
-                wall, times, _ = ours(work / f"ws-{kernel}", subs, args.workers, args.timeout, args.sandbox, kernel)
-                walls[kernel].append(wall)
+            shutil.rmtree(work / "nbgrader", ignore_errors=True)
+            wall_nbg, wall_gen = plain_nbgrader(work / "nbgrader", subs, assignments, args.timeout)
+            nbg_walls.append(wall_nbg)
+            gen_walls.append(wall_gen)
+            for arm in arms if repeat % 2 == 0 else arms[::-1]:
+                if arm == "dask":
+                    wall, times, _ = on_dask(work / f"ws-{arm}", subs, args.workers, args.timeout, args.sandbox)
+                else:
+                    wall, times, _ = ours(work / f"ws-{arm}", subs, args.workers, args.timeout, args.sandbox, arm)
+                walls[arm].append(wall)
                 for a, seconds in times.items():
-                    per[kernel].setdefault(a, []).extend(seconds)
-        wall = {kernel: statistics.median(times) for kernel, times in walls.items()}
+                    per[arm].setdefault(a, []).extend(seconds)
+        wall = {arm: statistics.median(times) for arm, times in walls.items()}
+        wall_nbg, wall_gen = statistics.median(nbg_walls), statistics.median(gen_walls)
 
         confined = "sandboxed" if args.sandbox else "--no-sandbox"
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-        print(f"\n(i)   serial nbgrader autograde:                        {wall_nbg:7.1f} s  ({wall_nbg / n:.2f} s per notebook)")
+        print(f"\n(i)   serial nbgrader autograde:                        {wall_nbg:7.1f} s  ({wall_nbg / n:.2f} s per notebook; "
+              f"runs: {spread(nbg_walls)})")
         for kernel in ("fresh", "forked"):
-            print(f"(ii)  python -m grader autograde --workers {args.workers} --kernel {kernel:<6} ({confined}): "
-                  f"{wall[kernel]:7.1f} s  ({wall[kernel] / n:.2f} s per notebook; runs: "
-                  f"{', '.join(f'{w:.1f}' for w in walls[kernel])})")
-        fresh_ratio, forked_ratio = wall_nbg / wall["fresh"], wall_nbg / wall["forked"]
-        print(f"speed-up over serial nbgrader, fresh kernels:  {fresh_ratio:.2f}x  "
-              f"(target >= 1.8x: {'met' if fresh_ratio >= 1.8 else 'NOT met'})")
+            if kernel in wall:
+                print(f"(ii)  python -m grader autograde --workers {args.workers} --kernel {kernel:<6} ({confined}): "
+                      f"{wall[kernel]:7.1f} s  ({wall[kernel] / n:.2f} s per notebook; runs: {spread(walls[kernel])})")
+        if "dask" in wall:
+            print(f"(iii) python -m grader autograde --dask (LocalCluster {args.workers} x 1 thread) --kernel forked "
+                  f"({confined}): {wall['dask']:7.1f} s  ({wall['dask'] / n:.2f} s per notebook; runs: {spread(walls['dask'])})")
+        if "fresh" in wall:
+            fresh_ratio = wall_nbg / wall["fresh"]
+            print(f"speed-up over serial nbgrader, fresh kernels:  {fresh_ratio:.2f}x  "
+                  f"(target >= 1.8x: {'met' if fresh_ratio >= 1.8 else 'NOT met'})")
+        forked_ratio = wall_nbg / wall["forked"]
         print(f"speed-up over serial nbgrader, forked kernels: {forked_ratio:.2f}x  "
               f"(target >= 3.5x: {'met' if forked_ratio >= 3.5 else 'NOT met'})")
-        print(f"forked over fresh kernels: {wall['fresh'] / wall['forked']:.2f}x")
+        if "fresh" in wall:
+            print(f"forked over fresh kernels: {wall['fresh'] / wall['forked']:.2f}x")
+        if "dask" in wall:
+            # Both use --workers task slots on this machine's cores: notebooks per slot-minute.
+            local_rate, dask_rate = (n / (wall[arm] / 60) / args.workers for arm in ("forked", "dask"))
+            ratios = [walls["forked"][i] / walls["dask"][i] for i in range(args.repeat)]
+            print(f"notebooks per core-minute: local pool {local_rate:.1f}, Dask {dask_rate:.1f}; Dask per core "
+                  f"{dask_rate / local_rate:.2f}x the local pool (per repeat: {', '.join(f'{r:.2f}' for r in ratios)}; "
+                  f"target >= 0.9x: {'met' if dask_rate / local_rate >= 0.9 else 'NOT met'})")
         print(f"     (ours includes filling the gradebook from solutions/; nbgrader's generate_assignment for that "
               f"took {wall_gen:.1f} s more)")
         print(f"\n{'assignment':<20} {'floor s':>8} {'kernel+setup s':>15} {'fresh s':>8} {'x floor':>8} "
@@ -191,13 +243,14 @@ def main() -> None:
             total, setup = floors[a]
             row = f"{a:<20} {total:8.2f} {setup:15.2f}"
             for kernel, width in (("fresh", 8), ("forked", 9)):
-                mine = statistics.median(per[kernel].get(a, [float("nan")]))
+                mine = statistics.median(per.get(kernel, {}).get(a, [float("nan")]))
                 multiples[kernel].append(mine / total)
                 row += f" {mine:{width}.2f} {mine / total:8.2f}"
             print(row)
-        worst = max(multiples["fresh"])
-        print(f"per-notebook time, fresh kernels: up to {worst:.2f}x the floor "
-              f"(target <= 1.3x: {'met' if worst <= 1.3 else 'NOT met'})")
+        if "fresh" in wall:
+            worst = max(multiples["fresh"])
+            print(f"per-notebook time, fresh kernels: up to {worst:.2f}x the floor "
+                  f"(target <= 1.3x: {'met' if worst <= 1.3 else 'NOT met'})")
         mean = statistics.mean(multiples["forked"])
         print(f"per-notebook time, forked kernels: {mean:.2f}x the floor on average, up to {max(multiples['forked']):.2f}x "
               f"(target <= 0.5x on average: {'met' if mean <= 0.5 else 'NOT met'})")
