@@ -226,13 +226,8 @@ def _locals_of(fn: ast.AST) -> tuple[set[str], set[str]]:
     body = fn.body if isinstance(fn.body, list) else [fn.body]
     for stmt in body:
         for sub in ast.walk(stmt):
-            if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-                names.add(sub.id)
-            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-                names.update((a.asname or a.name).split(".")[0] for a in sub.names)
-            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(sub.name)
-            elif isinstance(sub, ast.arg):
+            names |= _names_bound_by(sub)
+            if isinstance(sub, ast.arg):
                 names.add(sub.arg)
             elif isinstance(sub, ast.Global):
                 declared.update(sub.names)
@@ -258,17 +253,16 @@ class Reading:
         # Each cell is read once, and scanned once per set of imports its names resolve to (`_read_cell`,
         # `_scanned_cell`): a kernel's checks read its growing history again and again; a grading
         # process finds the released notebook's cells read already (grader/grading_preload.py).
-        cells = [(number, cell) for number, cell in enumerate(cells, start=1)]
-        for number, cell in cells:
-            self._merge(_read_cell(label, number, cell))
-        for number, cell in cells:
-            part = _read_cell(label, number, cell)
+        parts = [(number, cell, _read_cell(label, number, cell)) for number, cell in enumerate(cells, start=1)]
+        for _, _, part in parts:
+            self._merge(part)
+        for number, cell, part in parts:
             if part.trees:
                 names = _names_in(part.trees[0][1])
                 self._merge(_scanned_cell(label, number, cell, tuple(sorted(
                     (name, path) for name, path in self.aliases.items() if name in names))))
         # The exercises: what the test cells check (`checks.<check>(<exercise>)`); each is read on its own.
-        self.exercises = frozenset(re.findall(r"^checks\.\w+\((\w+)\)", "\n".join(c for _, c in cells), re.M))
+        self.exercises = frozenset(re.findall(r"^checks\.\w+\((\w+)\)", "\n".join(cells), re.M))
 
     def _merge(self, part: Reading) -> None:
         """Add what one cell's reading (or scan) found, in the order the cells run."""
