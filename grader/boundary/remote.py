@@ -423,13 +423,13 @@ def issubclass_(cls, classes) -> bool:
 def in_kernel(scenario: Callable, *args, **kwargs):
     """Run the grader's own `scenario(*args)` where the student's objects among `args` live.
 
-    For checks that need object identity or autograd across several of the student's objects
-    (e.g. "is the tied weight the very Parameter passed in"): the scenario (a function of the
-    checks, sent by value) runs in the kernel and must return plain data, which is then judged
-    here. Its answers are only as good as the kernel's honesty, which the reading of the
-    notebook backs (`course_check/reading.py`: code that patches libraries or reaches the agent
-    is unreadable, and goes to review). With
-    local objects (in-process tests) it simply calls `scenario(*args)`.
+    For work that must happen beside the student's objects: make a library object there (the
+    embedding whose Parameter a tied projection receives), copy weights into a module, run many
+    training steps in one request. The scenario (a function of the checks, sent by value) returns
+    objects (as handles) or values; a verdict never rests on a fact the kernel reports about itself
+    ("is it the same Parameter"): the checks judge values against what they compute (the logits
+    after the tied weight changed, the gradient that reached it). With local objects (in-process
+    tests) it simply calls `scenario(*args)`.
     """
     kernel = next((a._kernel for a in [*args, *kwargs.values()] if _isinstance(a, Remote)), None)
     if kernel is None:

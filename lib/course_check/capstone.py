@@ -29,11 +29,14 @@ from torch import nn
 from course_check.common import (
     cases,
     in_kernel,
+    randn,
     DelegationError,
     _getattr,
     _isinstance,
     _issubclass,
+    _local,
     call,
+    call_backward,
     check,
     distinct,
     expect_close,
@@ -343,20 +346,25 @@ def seq2seq_gradients(Seq2SeqTransformer):
     model.train()
     src = _padded_batch([6, 4, 5], V_SRC, seed=1401)
     tgt = _padded_batch([5, 3, 5], V_TGT, seed=1402)
-    target = _padded_batch([5, 3, 5], V_TGT, seed=1403)
     logits = _forward(model, described, src, tgt)
     expect_tensor(logits, f"{described}(src, tgt)", shape=(3, 5, V_TGT))
-    # The backward pass runs where the model lives; only names and yes/no facts about the gradients come back.
-    report = call(in_kernel, f"{described}: cross-entropy of the logits, then loss.backward()",
-                  _gradient_scenario, model, src, tgt, target)
-    params = report["params"]
-    if not params:
-        raise AssertionError(f"{described} has no parameters: register the parts as attributes of the module.")
-    if not report["requires_grad"]:
+    if not logits.requires_grad:
         raise AssertionError(
             f"The logits of {described} do not depend on any parameter through autograd: do not compute the "
             "forward pass under torch.no_grad() or detach it."
         )
+    # The backward pass of (logits * w).sum(), for a random w, runs where the model lives; the
+    # gradients come back as values, and what they show is judged here.
+    w = randn(3, 5, V_TGT, seed=1403)
+    with _guard_model():
+        call_backward(model, f"{described}(src, tgt), then the backward pass of (logits * w).sum()", src, tgt, weights=w)
+    params = []
+    for name, parameter in model.named_parameters():
+        grad = _local(parameter.grad)
+        has = _isinstance(grad, torch.Tensor)
+        params.append((name, has, has and bool((grad != 0).any()), has and bool(torch.isfinite(grad).all())))
+    if not params:
+        raise AssertionError(f"{described} has no parameters: register the parts as attributes of the module.")
     missing = [name for name, has, _, _ in params if not has]
     zero = [name for name, has, nonzero, _ in params if has and not nonzero]
     broken = [name for name, has, _, finite in params if has and not finite]
@@ -367,25 +375,12 @@ def seq2seq_gradients(Seq2SeqTransformer):
             where = (" The encoder gets no gradient: the memory must flow into the decoder's cross-attention "
                      "without .detach() or torch.no_grad().")
         raise AssertionError(
-            f"After loss.backward(), {len(names)} parameter(s) of {described} got "
+            f"After the backward pass, {len(names)} parameter(s) of {described} got "
             f"{'no' if missing else 'an all-zero'} gradient, e.g. {names[:3]}: every part should take part in the "
             f"forward pass, and nothing unused should be registered.{where}"
         )
     if broken:
         raise AssertionError(f"The gradients of {broken[:3]} contain NaN or infinite values.")
-
-
-def _gradient_scenario(model, src, tgt, target) -> dict:
-    """Runs where the student's model lives: one cross-entropy backward pass, reported as plain facts."""
-    logits = model(src, tgt)
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1), ignore_index=0)
-    report = {"requires_grad": bool(loss.requires_grad), "params": []}
-    if loss.requires_grad:
-        loss.backward()
-    for name, p in model.named_parameters():
-        has = p.grad is not None
-        report["params"].append((name, has, has and bool((p.grad != 0).any()), has and bool(torch.isfinite(p.grad).all())))
-    return report
 
 
 # ---------------------------------------------------------------------------------------------

@@ -558,6 +558,20 @@ def call(run: Callable, described: str, *args, hint: str = "", **kwargs):
         raise AssertionError(f"{described} raised {type(err).__name__}: {str(err)[:300]}. {hint}".strip()) from None
 
 
+def call_backward(run: Callable, described: str, *args, weights: torch.Tensor | None = None, hint: str = ""):
+    """`call(run, ...)`, then backpropagate sum(output * weights) (or output.sum()) where the call ran:
+    in the student's kernel for objects seen through the boundary (the tensor arguments then come
+    back with their gradients and any in-place change), here for local ones. Only values come back;
+    the check judges them against what it computes itself."""
+    with backward_in_kernel(weights):
+        result = call(run, described, *args, hint=hint)
+    # A tensor computed here has a graph; one that came through the boundary is a leaf.
+    if _isinstance(result, torch.Tensor) and result.grad_fn is not None:
+        call(lambda: (result.sum() if weights is None else (result * weights).sum()).backward(),
+             f"the backward pass through {described}", hint=hint)
+    return result
+
+
 def pure(obj, subject: str, reference: str | None, names: tuple[str, ...]) -> Callable:
     """`guarded(...)`, and after every call check that no tensor argument was changed in place.
 

@@ -27,11 +27,11 @@ from course_check.common import (
     cases,
     _isinstance,
     call,
+    call_backward,
     check,
     expect_close,
     expect_tensor,
     grade_alone,
-    in_kernel,
     pure,
     randn,
     refuse_delegation,
@@ -326,33 +326,25 @@ def _msm_oracle(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.softmax(s, dim=-1)
 
 
-def _msm_scenario(MaskedSoftmax, scores, mask, grad_p) -> dict:
-    """Runs where the student's class lives: one forward and one backward pass."""
-    x = scores.clone().requires_grad_(True)
-    before = x.detach().clone()
-    p = MaskedSoftmax.apply(x, mask)
-    report = {"p": p.detach().clone() if isinstance(p, torch.Tensor) else None, "grad": None, "changed": False,
-              "no_graph": not (isinstance(p, torch.Tensor) and p.requires_grad)}
-    if isinstance(p, torch.Tensor) and p.requires_grad:
-        (p * grad_p).sum().backward()
-        report["grad"] = None if x.grad is None else x.grad.detach().clone()
-    report["changed"] = not torch.equal(x.detach(), before)
-    return report
-
-
 def _msm_run(MaskedSoftmax, shape: tuple, kind: str, seed: int, dtype=torch.float64):
+    """One forward and one backward pass of (p * grad_p).sum() where the student's class lives. What
+    comes back are values: p, the gradient of the scores, and the scores themselves (changed in place?)."""
     scores = randn(*shape, seed=seed, dtype=dtype, scale=2.0)
     mask = _msm_mask(shape, kind, seed + 7)
     grad_p = randn(*shape, seed=seed + 3, dtype=dtype)
     described = f"MaskedSoftmax.apply(scores of shape {shape}, {kind} mask of shape {tuple(mask.shape)})"
-    report = call(in_kernel, described, _msm_scenario, MaskedSoftmax, scores, mask, grad_p,
-                  hint="forward(ctx, scores, mask) returns the probabilities; backward(ctx, grad_p) returns "
-                       "(grad_scores, None): one gradient per input of forward, None for the mask.")
-    if report["changed"]:
+    x = scores.clone().requires_grad_(True)
+    p = call_backward(lambda *args: MaskedSoftmax.apply(*args), described, x, mask, weights=grad_p,
+                      hint="forward(ctx, scores, mask) returns the probabilities; backward(ctx, grad_p) returns "
+                           "(grad_scores, None): one gradient per input of forward, None for the mask.")
+    if not torch.equal(x.detach(), scores):
         raise AssertionError(
             f"{described} changed its input `scores` in place (for example with `.masked_fill_()` or `-=`). "
             "Compute new tensors and leave the caller's tensors untouched."
         )
+    report = {"p": p.detach() if _isinstance(p, torch.Tensor) else p,
+              "no_graph": not (_isinstance(p, torch.Tensor) and p.requires_grad),
+              "grad": None if x.grad is None else x.grad.detach()}
     return scores, mask, grad_p, report, described
 
 

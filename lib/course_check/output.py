@@ -31,13 +31,16 @@ from course_check.common import (
     _getattr,
     _isinstance,
     _issubclass,
+    _local,
     call,
+    call_backward,
     check,
     distinct,
     expect_close,
     expect_tensor,
     grade_alone,
     is_close,
+    load_weights,
     no_delegation,
     pure,
     randn,
@@ -155,54 +158,56 @@ def output_projection_values(OutputProjection):
 def output_projection_tying(OutputProjection):
     """With tied_weight, the projection uses the embedding's own Parameter (shared values and gradients)."""
     w, b, x = randn(11, 6, seed=910), randn(11, seed=911), randn(3, 6, seed=912)
-    embedding = nn.Embedding(11, 6)
-    with torch.no_grad():
-        embedding.weight.copy_(w)
+    w_new = randn(11, 6, seed=913)
+    described = "OutputProjection(6, 11, tied_weight=embedding.weight)"
+    # The embedding is made where the student's class lives, so that its very Parameter is passed in.
+    # What is judged are values: the logits, the logits after the embedding's weight is changed
+    # through the embedding, and the gradient that reaches the embedding.
+    embedding = call(in_kernel, "nn.Embedding(11, 6)", _embedding_beside, OutputProjection, w)
     proj = _build(OutputProjection, 6, 11, tied_weight=embedding.weight)
-    _projection_params(proj, 6, 11, "OutputProjection(6, 11, tied_weight=embedding.weight)")
-    # Identity and gradient flow are properties of objects living together: the scenario builds the
-    # embedding and the student's module side by side where the student's code runs, and reports numbers.
-    report = call(in_kernel, "OutputProjection(6, 11, tied_weight=embedding.weight)", _tying_scenario, OutputProjection, w, b, x)
-    if not report["same"]:
+    _, bias = _projection_params(proj, 6, 11, described)
+    with torch.no_grad():
+        bias.copy_(b)
+    run = _guarded_projection(proj)
+    expect_close(call(run, described, x), _logits(x, w, b), f"tied {described} logits (x @ embedding.weight^T + bias)",
+                 mistakes=_projection_mistakes(x, w, b))
+    load_weights(embedding, {"weight": w_new})
+    if not is_close(call(run, described, x), _logits(x, w_new, b)):
         raise AssertionError(
             "With tied_weight, OutputProjection.weight should be the very Parameter that was passed in "
-            "(self.weight = tied_weight), so that both layers train one matrix. "
-            + ("Yours shares its memory but is a new Parameter, so the gradients go to two separate leaves."
-               if report["shares"] else "Yours is a separate copy.")
+            "(self.weight = tied_weight), so that both layers train one matrix. Yours is a separate copy: after "
+            "the embedding's weight changed, your logits did not."
         )
-    if report["count"] != 11 * 6 + 11:
+    call_backward(run, f"{described} on x of shape (3, 6)", x)
+    grad = _local(embedding.weight.grad)
+    if grad is None:
         raise AssertionError(
-            f"An embedding and a tied OutputProjection(6, 11) should have {11 * 6 + 11} learnable numbers together "
-            f"(the shared (11, 6) matrix and the bias), but they have {report['count']}."
+            "With tied_weight, OutputProjection.weight should be the very Parameter that was passed in "
+            "(self.weight = tied_weight). The gradient of your logits does not reach the embedding's weight: "
+            "yours shares its memory but is a new Parameter, so the gradients go to two separate leaves."
         )
-    expected = (x.double() @ w.double().T + b.double()).float()
-    expect_close(report["logits"], expected, "tied OutputProjection(6, 11) logits (x @ embedding.weight^T + bias)",
-                 mistakes=_projection_mistakes(x, w, b))
-    if report["grad"] is None:
-        raise AssertionError("The tied projection's gradient does not reach the embedding's weight; use the Parameter itself.")
-    expect_close(report["grad"], x.sum(0).expand(11, 6).contiguous(),
+    expect_close(grad, x.sum(0).expand(11, 6).contiguous(),
                  "the gradient of logits.sum() with respect to the shared weight")
 
 
-def _tying_scenario(OutputProjection, w, b, x) -> dict:
-    """Runs where the student's class lives: an embedding and a tied projection, one backward pass."""
-    embedding = nn.Embedding(11, 6)
+def _logits(x, w, b) -> torch.Tensor:
+    return (x.double() @ w.double().T + b.double()).to(x.dtype)
+
+
+def _guarded_projection(proj):
+    def run(x):
+        with no_delegation("OutputProjection", "none", "OutputProjection"):
+            return proj(x)
+
+    return run
+
+
+def _embedding_beside(OutputProjection, w) -> nn.Embedding:
+    """An embedding with weight `w`, made where `OutputProjection` lives (in the student's kernel)."""
+    embedding = nn.Embedding(*w.shape)
     with torch.no_grad():
         embedding.weight.copy_(w)
-    proj = OutputProjection(6, 11, tied_weight=embedding.weight)
-    weight, bias = proj.weight, proj.bias
-    report = {
-        "same": weight is embedding.weight,
-        "shares": weight.data_ptr() == embedding.weight.data_ptr(),
-        "count": sum(p.numel() for p in nn.ModuleList([embedding, proj]).parameters()),
-    }
-    with torch.no_grad():
-        bias.copy_(b)
-    logits = proj(x)
-    report["logits"] = logits.detach()
-    logits.sum().backward()
-    report["grad"] = embedding.weight.grad
-    return report
+    return embedding
 
 
 # ---------------------------------------------------------------------------------------------

@@ -88,8 +88,8 @@ def test_what_the_checks_send_into_a_kernel_needs_no_grader_package(tmp_path):
     from grader.checks import attention, capstone, multihead, output
     from course_check import common
 
-    sent = [capstone._WindowLM(13, seed=1), capstone._Probe(13, last=3), capstone._gradient_scenario,
-            common._copy_weights, output._tying_scenario, attention.softmax_oracle, multihead.mha64]
+    sent = [capstone._WindowLM(13, seed=1), capstone._Probe(13, last=3), capstone._train_steps,
+            common._copy_weights, output._embedding_beside, attention.softmax_oracle, multihead.mha64]
     (tmp_path / "sent.pkl").write_bytes(pickled(sent))
     script = (
         "import sys, importlib.abc\n"
