@@ -28,10 +28,12 @@ each Dask worker): a task borrows a free warm parent and hands its socket to the
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -80,6 +82,7 @@ class Outcome:
 _running: set[int] = set()
 _lock = threading.Lock()
 _FORKSERVER = None
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def _kill_tree(pid: int) -> None:
@@ -227,9 +230,24 @@ def _grade(arguments: str) -> list:
     return [result.success, result.error]
 
 
+def _die_with_parent() -> None:
+    """Linux: this process is killed when its parent exits (the fork server, which exits with the
+    grader or the Dask worker that started it), rather than grading on for no one."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent was gone before the request took effect
+        os._exit(1)
+
+
 def _grade_in_child(conn, arguments: str, env: dict[str, str]) -> None:
     """A grading process forked from the fork server: the caller's environment, no terminal output
     (as `python -m grader.execution` has, with its stderr discarded), the result through `conn`."""
+    _die_with_parent()
     os.environ.clear()
     os.environ.update(env)
     tempfile.tempdir = None  # the fork server may have cached another temporary folder

@@ -70,3 +70,36 @@ def test_frames_carry_the_senders_pid():
         assert recv_frame(grader) == ({"ready": True, "text": "é" * 1000}, os.getpid())
         child.shutdown(socket.SHUT_WR)
         assert recv_frame(grader) == (None, None)
+
+
+def test_a_grading_process_dies_with_its_parent():
+    """A grading process forked from the fork server is killed when the fork server exits (as when a
+    Dask worker is killed), instead of grading on for no one."""
+    import signal
+    import time
+
+    from grader import execution
+
+    read, write = os.pipe()
+    middle = os.fork()
+    if middle == 0:  # the "fork server": starts a grading process, then exits
+        child = os.fork()
+        if child == 0:
+            execution._die_with_parent()
+            time.sleep(30)
+            os._exit(0)
+        os.write(write, f"{child}\n".encode())
+        os._exit(0)
+    os.waitpid(middle, 0)
+    child = int(os.read(read, 64).decode())
+    for _ in range(100):
+        try:
+            with open(f"/proc/{child}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):  # dead, not yet reaped by init
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the grading process outlived the process that started it")
