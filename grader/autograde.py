@@ -11,6 +11,10 @@ autograded/, is listed with the reason at the end, and is tried again on the nex
 Every grading kernel runs in a bubblewrap sandbox (grader/sandbox.py) unless `--no-sandbox`; the
 command checks that the sandbox can start before it grades anything. Kernels are forked from a warm
 parent per worker (grader/forked.py) where the run supports it (`--kernel`), else started fresh.
+
+The pieces, in the order a run uses them: `RunOptions.checked` (the options, the kernel mode, the
+sandbox), `_to_grade` (what changed), `Kernels` (warm parents here, or the Dask cluster),
+`_register_and_stage` (the gradebook learns the assignments), `_summary`, `Recorder` (each outcome).
 """
 
 from __future__ import annotations
@@ -109,6 +113,59 @@ class Estimate:
         return f"ETA {_clock(work / self.workers)}"
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one autograde run grades (the instructor's options; see `autograde`). `checked()` gives
+    the options the run goes by: checked, with the kernel mode decided and the sandbox confirmed."""
+
+    source_dir: Path
+    limits: GradingLimits
+    workers: int
+    dask: str | None
+    force: bool
+    sandbox: Sandbox | None
+    kernel: str | None
+    progress: Callable[[str], None]
+
+    def checked(self) -> RunOptions:
+        """These options with `source_dir` resolved, `kernel` "forked" or "fresh" (saying why fresh
+        when the caller left it open) and the sandbox checked on this machine, with its CPU backstop;
+        GraderError naming the option that is out of range, or what this machine lacks."""
+        if self.workers < 1:
+            raise GraderError(f"--workers must be at least 1, got {self.workers}")
+        if self.kernel not in (None, *forked.KERNEL_MODES):
+            raise GraderError(f"--kernel must be one of {', '.join(forked.KERNEL_MODES)}, got {self.kernel!r}")
+        self.limits.check()
+        kernel = self._kernel_mode()
+        return replace(self, source_dir=Path(self.source_dir).resolve(), kernel=kernel, sandbox=self._sandbox())
+
+    def _kernel_mode(self) -> str:
+        """The kernel mode: forked where this run supports it, unless the caller asked for fresh."""
+        if self.kernel == "fresh":
+            return "fresh"
+        reason = forked.unsupported_reason(self.sandbox, self.dask)
+        if reason and self.kernel == "forked":
+            raise GraderError(f"--kernel forked: {reason}; use --kernel fresh")
+        if reason:
+            self.progress(f"fresh kernels: {reason}")
+        return "fresh" if reason else "forked"
+
+    def _sandbox(self) -> Sandbox | None:
+        """The sandbox, checked here, with a CPU-time backstop per process; None after the warning."""
+        if self.sandbox is None:
+            self.progress(NO_SANDBOX_WARNING)
+            return None
+        self.sandbox.check()  # stops here, naming what is missing, on a machine that cannot sandbox
+        if self.sandbox.cpu_seconds:
+            return self.sandbox
+        # A backstop per process; the notebook timeout stops the kernel first.
+        return replace(self.sandbox, cpu_seconds=int(2 * self.limits.notebook_timeout * (os.cpu_count() or 1)))
+
+
 def autograde(
     submissions_dir: Path,
     workspace: Workspace,
@@ -120,144 +177,215 @@ def autograde(
     force: bool = False,
     sandbox: Sandbox | None = Sandbox(),
     kernel: str | None = None,
-    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    progress: Callable[[str], None] = _to_stderr,
 ) -> AutogradeResult:
     """Grade every submission under `submissions_dir` into `workspace` (see the module docstring);
     `workers` local processes at a time, or on the Dask scheduler at `dask`; every kernel in
     `sandbox` (None: unconfined, after a warning). `kernel`: "forked" (from a warm parent per
     worker), "fresh", or None for forked where this run supports it, else fresh, saying why."""
-    if workers < 1:
-        raise GraderError(f"--workers must be at least 1, got {workers}")
-    if kernel not in (None, *forked.KERNEL_MODES):
-        raise GraderError(f"--kernel must be one of {', '.join(forked.KERNEL_MODES)}, got {kernel!r}")
-    limits.check()
-    if kernel != "fresh":
-        reason = forked.unsupported_reason(sandbox, dask)
-        if reason and kernel == "forked":
-            raise GraderError(f"--kernel forked: {reason}; use --kernel fresh")
-        if reason:
-            progress(f"fresh kernels: {reason}")
-        kernel = "fresh" if reason else "forked"
-    if sandbox is not None:
-        sandbox.check()  # stops here, naming what is missing, on a machine that cannot sandbox
-        if not sandbox.cpu_seconds:  # a backstop per process; the notebook timeout stops the kernel first
-            sandbox = replace(sandbox, cpu_seconds=int(2 * limits.notebook_timeout * (os.cpu_count() or 1)))
-    else:
-        progress(NO_SANDBOX_WARNING)
-    source_dir = Path(source_dir).resolve()
-    submissions, failures = scan(Path(submissions_dir), source_dir)
-    result = AutogradeResult(failures=failures)
-    workspace.prepare(source_dir)
+    options = RunOptions(source_dir, limits, workers, dask, force, sandbox, kernel, progress).checked()
+    submissions, failures = scan(Path(submissions_dir), options.source_dir)
+    workspace.prepare(options.source_dir)
     hashes = workspace.load_hashes()
-    db_url = workspace.db_url
+    todo, unchanged = _to_grade(submissions, workspace, hashes, options.force)
+    result = AutogradeResult(unchanged, failures)
+    if not todo:
+        options.progress(f"nothing to grade: {len(unchanged)} submission(s) unchanged since they were graded")
+        return result
+    _grade(todo, workspace, hashes, replace(options, workers=min(options.workers, len(todo))), result)
+    return result
 
+
+def _to_grade(submissions: list[Submission], workspace: Workspace, hashes: dict[str, str],
+              force: bool) -> tuple[list[Submission], list[Graded]]:
+    """(the submissions to grade, the unchanged ones with their grades): a submission is unchanged
+    when its content hash is the one last graded and its grade and autograded/ folder are still
+    there; with `force`, none is."""
     todo: list[Submission] = []
+    unchanged: list[Graded] = []
     for sub in submissions:
         if not force and hashes.get(sub.key) == sub.digest() and workspace.gradebook.exists():
-            score = gradebook.submission_score(db_url, sub.assignment, sub.student)
+            score = gradebook.submission_score(workspace.db_url, sub.assignment, sub.student)
             if score is not None and (workspace.step("autograded") / sub.student / sub.assignment).is_dir():
-                result.graded.append(Graded(sub.student, sub.assignment, *score, unchanged=True))
+                unchanged.append(Graded(sub.student, sub.assignment, *score, unchanged=True))
                 continue
         todo.append(sub)
-    if not todo:
-        progress(f"nothing to grade: {len(result.graded)} submission(s) unchanged since they were graded")
-        return result
+    return todo, unchanged
 
-    workers = min(workers, len(todo))
-    # Threads per kernel: this machine's cores among the local workers; on Dask one per task slot
-    # (a worker's machine is not known here; the README starts one task per core).
-    threads = 1 if dask else forked.threads_per_kernel(workers)
-    env = kernel_environment(workspace.ipython_dir, limits.memory_limit, threads)
-    # The warm parents and the grading processes' fork server import torch & co while this process
-    # fills the gradebook below (seconds each, on the other cores). Here, in the thread that runs the
-    # batch: the warm parents die with it. On Dask, each worker starts its own (grader/dask_workers.py).
-    warm = cluster = None
-    if dask:
-        from grader.dask_workers import DaskRun
 
-        cluster = DaskRun(dask, sandbox, execution.tasks_env(env), kernel == "forked")
-    elif kernel == "forked":
-        try:
-            warm = forked.WarmPool(workers, sandbox, {**os.environ, **env})
-        except GraderError as error:
-            progress(f"fresh kernels: {error}")
-    if not dask:
-        execution.start_forkserver()
+def _grade(todo: list[Submission], workspace: Workspace, hashes: dict[str, str], options: RunOptions,
+           result: AutogradeResult) -> None:
+    """Grade `todo` into `result`: start the kernels, fill the gradebook while they warm up, then
+    run the tasks, the largest assignments first, recording each outcome as it ends. Returns with
+    the kernels stopped and the tasks' gradebook copies removed, whatever happened."""
     try:
-        # The gradebook learns each assignment (cells, points, hidden tests) from solutions/.
-        for assignment in sorted({sub.assignment for sub in todo}):
-            try:
-                generate(source_dir, workspace.step("release"), [assignment], db_url, workspace.root)
-            except GraderError as error:
-                result.failures += [Failure(str(s.origin), f"not graded: {error}") for s in todo if s.assignment == assignment]
-                todo = [s for s in todo if s.assignment != assignment]
-        for sub in todo:
-            workspace.stage(sub)
-        if not todo:
-            return result
-
-        todo = _largest_first(todo, source_dir)
-        size = {a: _code_size(source_dir, a) for a in {sub.assignment for sub in todo}}
-        estimate = Estimate([(sub.assignment, size[sub.assignment]) for sub in todo], workers)
-        by_key = {sub.key: sub for sub in todo}
-        tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root, workspace.gradebook,
-                                    workspace.tasks_dir, limits, env, sandbox)
-        start, total, done = time.monotonic(), len(tasks), 0
-
-        def finish(task: execution.Task, outcome: execution.Outcome) -> None:
-            nonlocal done
-            done += 1
-            sub = by_key[f"{task.student}/{task.assignment}"]
-            success, error = outcome.success, outcome.error
-            if success and outcome.db_url is not None:
-                try:
-                    gradebook.merge_submission(outcome.db_url, db_url, sub.assignment, sub.student)
-                except Exception as problem:  # keep grading the others; this one is listed as failed
-                    success, error = False, f"could not merge the task's grades into the gradebook: {problem!r}"
-            score = gradebook.submission_score(db_url, sub.assignment, sub.student) if success else None
-            if score is None:
-                gradebook.forget_submission(db_url, sub.assignment, sub.student)
-                workspace.forget_autograded(sub.student, sub.assignment)
-                hashes.pop(sub.key, None)
-                result.failures.append(Failure(str(sub.origin), error or "nbgrader recorded no grade"))
-                verdict = "FAILED"
-            else:
-                hashes[sub.key] = sub.digest()
-                result.graded.append(Graded(sub.student, sub.assignment, *score, seconds=outcome.seconds))
-                verdict = f"{score[0]:g}/{score[1]:g}"
-            workspace.save_hashes(hashes)
-            elapsed = time.monotonic() - start
-            estimate.finish(sub.assignment, outcome.seconds)
-            progress(f"[{done}/{total}] {sub.key}: {verdict} ({outcome.seconds:.1f} s)  elapsed {_clock(elapsed)}, "
-                     f"{estimate.text()}")
-
-        if warm is not None:
-            try:
-                warm.wait_ready()
-            except GraderError as error:
-                progress(f"fresh kernels: {error}")
-                warm = None
-        kernels = "forked kernels" if warm is not None else "fresh kernels"
-        if cluster is not None and kernel == "forked":
-            on_workers = cluster.kernels()
-            fresh = {address: why for address, why in on_workers.items() if why}
-            for address, why in sorted(fresh.items()):
-                progress(f"fresh kernels on the Dask worker {address}: {why}")
-            kernels = "fresh kernels" if len(fresh) == len(on_workers) else "forked kernels"
-            if fresh and len(fresh) < len(on_workers):
-                kernels += f" (fresh on {len(fresh)} of {len(on_workers)} workers)"
-        where = f"on the Dask cluster at {dask}" if dask else f"with {workers} worker(s)"
-        confined = "sandboxed" if sandbox is not None else "NOT sandboxed"
-        progress(f"grading {total} submission(s) {where}, {limits.describe()}, {confined}, {kernels}; "
-                 f"{len(result.graded)} unchanged")
-        if cluster is not None:
-            cluster.run(tasks, finish)
-        else:
-            execution.run_locally(tasks, workers, finish, warm)
-        return result
+        with Kernels(options, workspace) as kernels:
+            todo = _register_and_stage(todo, workspace, options.source_dir, result.failures)
+            if not todo:
+                return
+            todo = _largest_first(todo, options.source_dir)
+            tasks = execution.tasks_for([(s.student, s.assignment) for s in todo], workspace.root,
+                                        workspace.gradebook, workspace.tasks_dir, options.limits, kernels.env,
+                                        options.sandbox)
+            record = Recorder(todo, workspace, hashes, options, result)
+            kind = kernels.ready()
+            options.progress(_summary(len(tasks), options, kind, unchanged=len(result.graded)))
+            kernels.run(tasks, record)
     finally:
-        if warm is not None:
-            warm.close()
-        if cluster is not None:
-            cluster.close()
         execution.remove_tasks_dir(workspace.tasks_dir)
+
+
+class Kernels:
+    """Where this run's kernels come from: on this machine, a warm parent per worker to fork them
+    from (forked mode) and the grading processes' fork server; on Dask, the workers, which each
+    start their own (grader/dask_workers.py). A context manager: leaving it stops what it started.
+
+    Started in the thread that runs the batch (the warm parents die with it). They import torch &
+    co (seconds each, on the other cores) while this process fills the gradebook; `ready()` waits."""
+
+    def __init__(self, options: RunOptions, workspace: Workspace):
+        self.options = options
+        # Threads per kernel: this machine's cores among the local workers; on Dask one per task slot
+        # (a worker's machine is not known here; the README starts one task per core).
+        threads = 1 if options.dask else forked.threads_per_kernel(options.workers)
+        self.env = kernel_environment(workspace.ipython_dir, options.limits.memory_limit, threads)
+        self.warm: forked.WarmPool | None = None
+        self.cluster = None  # a DaskRun (grader/dask_workers.py), which imports Dask: only with --dask
+
+    def __enter__(self) -> Kernels:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        options = self.options
+        if options.dask:
+            from grader.dask_workers import DaskRun
+
+            self.cluster = DaskRun(options.dask, options.sandbox, execution.tasks_env(self.env),
+                                   options.kernel == "forked")
+            return
+        if options.kernel == "forked":
+            try:
+                self.warm = forked.WarmPool(options.workers, options.sandbox, {**os.environ, **self.env})
+            except GraderError as error:
+                options.progress(f"fresh kernels: {error}")
+        execution.start_forkserver()
+
+    def ready(self) -> str:
+        """Wait until the kernels can start; "forked kernels" or "fresh kernels" for the summary,
+        saying on Dask which workers start fresh ones and why. A warm pool that fails falls back to
+        fresh kernels, saying why."""
+        if self.cluster is not None and self.options.kernel == "forked":
+            return self._on_dask_workers()
+        if self.warm is not None:
+            try:
+                self.warm.wait_ready()
+            except GraderError as error:  # the pool has closed itself
+                self.options.progress(f"fresh kernels: {error}")
+                self.warm = None
+        return "forked kernels" if self.warm is not None else "fresh kernels"
+
+    def _on_dask_workers(self) -> str:
+        """The kernels the Dask workers fork or start, for the summary, saying why a worker starts fresh ones."""
+        on_workers = self.cluster.kernels()
+        fresh = {address: why for address, why in on_workers.items() if why}
+        for address, why in sorted(fresh.items()):
+            self.options.progress(f"fresh kernels on the Dask worker {address}: {why}")
+        kernels = "fresh kernels" if len(fresh) == len(on_workers) else "forked kernels"
+        if fresh and len(fresh) < len(on_workers):
+            kernels += f" (fresh on {len(fresh)} of {len(on_workers)} workers)"
+        return kernels
+
+    def run(self, tasks: list[execution.Task], record: Callable[[execution.Task, execution.Outcome], None]) -> None:
+        """Grade every task here or on Dask; `record` is called in this thread as each ends."""
+        if self.cluster is not None:
+            self.cluster.run(tasks, record)
+        else:
+            execution.run_locally(tasks, self.options.workers, record, self.warm)
+
+    def close(self) -> None:
+        """Stop the warm parents, or unregister from the Dask workers (which stop theirs)."""
+        if self.warm is not None:
+            self.warm.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _register_and_stage(todo: list[Submission], workspace: Workspace, source_dir: Path,
+                        failures: list[Failure]) -> list[Submission]:
+    """Teach the gradebook each assignment of `todo` from `source_dir` (its cells, points and hidden
+    tests: nbgrader generate_assignment) and copy each submission into workspace/submitted/. The
+    submissions of an assignment that cannot be generated go to `failures`, not into the list returned."""
+    for assignment in sorted({sub.assignment for sub in todo}):
+        try:
+            generate(source_dir, workspace.step("release"), [assignment], workspace.db_url, workspace.root)
+        except GraderError as error:
+            failures += [Failure(str(s.origin), f"not graded: {error}") for s in todo if s.assignment == assignment]
+            todo = [s for s in todo if s.assignment != assignment]
+    for sub in todo:
+        workspace.stage(sub)
+    return todo
+
+
+def _summary(total: int, options: RunOptions, kernels: str, unchanged: int) -> str:
+    """The line that opens the grading: how many, where, within which limits, confined or not."""
+    where = f"on the Dask cluster at {options.dask}" if options.dask else f"with {options.workers} worker(s)"
+    confined = "sandboxed" if options.sandbox is not None else "NOT sandboxed"
+    return (f"grading {total} submission(s) {where}, {options.limits.describe()}, {confined}, {kernels}; "
+            f"{unchanged} unchanged")
+
+
+class Recorder:
+    """Records each submission's outcome as its grading ends (called in the batch's thread): merges
+    its grades into the workspace gradebook and its hash into the saved hashes, or, on failure,
+    removes every trace of it and lists it in `result.failures`; then prints its progress line."""
+
+    def __init__(self, todo: list[Submission], workspace: Workspace, hashes: dict[str, str],
+                 options: RunOptions, result: AutogradeResult):
+        self.by_key = {sub.key: sub for sub in todo}
+        self.workspace, self.hashes, self.result, self.progress = workspace, hashes, result, options.progress
+        size = {a: _code_size(options.source_dir, a) for a in {sub.assignment for sub in todo}}
+        self.estimate = Estimate([(sub.assignment, size[sub.assignment]) for sub in todo], options.workers)
+        self.start, self.total, self.done = time.monotonic(), len(todo), 0
+
+    def __call__(self, task: execution.Task, outcome: execution.Outcome) -> None:
+        self.done += 1
+        sub = self.by_key[f"{task.student}/{task.assignment}"]
+        success, error = self._merge(sub, outcome)
+        score = gradebook.submission_score(self.workspace.db_url, sub.assignment, sub.student) if success else None
+        verdict = self._forget(sub, error) if score is None else self._keep(sub, score, outcome.seconds)
+        self.workspace.save_hashes(self.hashes)
+        self.estimate.finish(sub.assignment, outcome.seconds)
+        self.progress(f"[{self.done}/{self.total}] {sub.key}: {verdict} ({outcome.seconds:.1f} s)  "
+                      f"elapsed {_clock(time.monotonic() - self.start)}, {self.estimate.text()}")
+
+    def _merge(self, sub: Submission, outcome: execution.Outcome) -> tuple[bool, str | None]:
+        """Merge a successful task's gradebook into the workspace's: (success, why not)."""
+        if outcome.success and outcome.db_url is not None:
+            try:
+                gradebook.merge_submission(outcome.db_url, self.workspace.db_url, sub.assignment, sub.student)
+            except Exception as problem:  # keep grading the others; this one is listed as failed
+                return False, f"could not merge the task's grades into the gradebook: {problem!r}"
+        return outcome.success, outcome.error
+
+    def _keep(self, sub: Submission, score: tuple[float, float], seconds: float) -> str:
+        """Keep a graded submission's grade and remember its hash, so the next run skips it if unchanged."""
+        self.hashes[sub.key] = sub.digest()
+        self.result.graded.append(Graded(sub.student, sub.assignment, *score, seconds=seconds))
+        return f"{score[0]:g}/{score[1]:g}"
+
+    def _forget(self, sub: Submission, error: str | None) -> str:
+        """Leave nothing of a failed submission (grades, autograded/, hash), so the next run tries it
+        again, and list it with the reason."""
+        gradebook.forget_submission(self.workspace.db_url, sub.assignment, sub.student)
+        self.workspace.forget_autograded(sub.student, sub.assignment)
+        self.hashes.pop(sub.key, None)
+        self.result.failures.append(Failure(str(sub.origin), error or "nbgrader recorded no grade"))
+        return "FAILED"

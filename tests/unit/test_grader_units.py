@@ -239,3 +239,26 @@ def test_assignments_with_more_code_are_graded_first(tmp_path):
     todo = [Submission(student, assignment, {}, tmp_path) for student in ("ann", "bob") for assignment in ("01_small", "02_big")]
     order = [sub.key for sub in _largest_first(todo, tmp_path)]
     assert order == ["ann/02_big", "bob/02_big", "ann/01_small", "bob/01_small"]
+
+
+def test_run_options_decide_the_kernel_mode_and_say_why_in_order():
+    """RunOptions.checked(): a bad option stops the run; without a sandbox the kernels are fresh,
+    said before the --no-sandbox warning; the source folder is made absolute."""
+    from dataclasses import replace
+
+    from grader.autograde import NO_SANDBOX_WARNING, RunOptions
+    from grader.forked import unsupported_reason
+    from grader.settings import GraderError, GradingLimits
+
+    lines: list[str] = []
+    options = RunOptions(Path("."), GradingLimits(), 1, None, False, None, None, lines.append)
+    with pytest.raises(GraderError, match="^--workers must be at least 1, got 0$"):
+        replace(options, workers=0).checked()
+    with pytest.raises(GraderError, match="^--kernel must be one of forked, fresh, got 'warm'$"):
+        replace(options, kernel="warm").checked()
+    with pytest.raises(GraderError, match="^--kernel forked: .*--no-sandbox turns it off; use --kernel fresh$"):
+        replace(options, kernel="forked").checked()
+    assert lines == []
+    checked = options.checked()
+    assert checked.kernel == "fresh" and checked.sandbox is None and checked.source_dir == Path(".").resolve()
+    assert lines == [f"fresh kernels: {unsupported_reason(None, None)}", NO_SANDBOX_WARNING]
