@@ -140,6 +140,12 @@ class RunOptions:
         if self.kernel not in (None, *forked.KERNEL_MODES):
             raise GraderError(f"--kernel must be one of {', '.join(forked.KERNEL_MODES)}, got {self.kernel!r}")
         self.limits.check()
+        if self.dask:
+            try:
+                import grader.dask_workers  # noqa: F401  (Dask is imported only for --dask)
+            except ImportError as error:
+                raise GraderError(f"--dask needs the packages dask and distributed ({error}); install them with "
+                                  "pip install -r requirements.txt, or grade on this machine with --workers") from None
         kernel = self._kernel_mode()
         return replace(self, source_dir=Path(self.source_dir).resolve(), kernel=kernel, sandbox=self._sandbox())
 

@@ -262,3 +262,17 @@ def test_run_options_decide_the_kernel_mode_and_say_why_in_order():
     checked = options.checked()
     assert checked.kernel == "fresh" and checked.sandbox is None and checked.source_dir == Path(".").resolve()
     assert lines == [f"fresh kernels: {unsupported_reason(None, None)}", NO_SANDBOX_WARNING]
+
+
+def test_dask_without_distributed_says_what_to_install(monkeypatch):
+    """--dask on a machine without Dask's `distributed` stops before grading, naming the packages."""
+    import sys
+
+    from grader.autograde import RunOptions
+    from grader.settings import GraderError, GradingLimits
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` raises ImportError
+    monkeypatch.delitem(sys.modules, "grader.dask_workers", raising=False)
+    options = RunOptions(Path("."), GradingLimits(), 1, "tcp://127.0.0.1:8786", False, None, "fresh", print)
+    with pytest.raises(GraderError, match="^--dask needs the packages dask and distributed .*pip install -r requirements.txt"):
+        options.checked()
