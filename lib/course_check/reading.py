@@ -43,7 +43,9 @@ from dataclasses import dataclass, field
 # What the name of an operation says it is: the same operation as the exercise's subject. Matched
 # against every part of a resolved dotted path but its root (`torch.ops.aten._softmax.default`).
 SUBJECTS: dict[str, str | None] = {
-    "softmax": r"softmax|softmin",
+    # The softmax, and ready-made operations that compute it: distributions parametrised by logits
+    # (`Categorical(logits=x).probs`, `logits_to_probs`) and the cross-entropy (exp(-CE) per class).
+    "softmax": r"softmax|softmin|logits_to_probs|Categorical|Multinomial|cross_entropy|CrossEntropy",
     "norm": r"(layer|group|rms|instance|batch|local_response)_?norm",
     "attention": r"attention|attn|sdpa|scaled_dot_product",
     "embedding": r"embedding",
@@ -604,6 +606,10 @@ class Reading:
 
         def read(node: ast.AST, where: str) -> None:
             local_of = {id(fn): _local_aliases(fn, self) for fn in _scopes(node)}
+            for fn in _scopes(node):
+                instance = self._instance_parameter(fn)
+                if instance:
+                    local_of[id(fn)][_INSTANCE] = instance
             for sub, scope in _walk_with_scope(node, local_of):
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
                     if sub.id in scope:
@@ -647,9 +653,9 @@ class Reading:
                         if text is not None:
                             if func.id == "getattr" and pattern.search(text) and text not in self.defined_attrs:
                                 note("delegation", f"`{text}`, looked up by name", where)
-                        elif sub.args and not _is_local_object(sub.args[0], scope):
-                            note("unreadable", f"`{func.id}()` with a computed name on an object the exercise did "
-                                               "not create", where)
+                        elif sub.args and not _is_instance(sub.args[0], scope):
+                            note("unreadable", f"`{func.id}()` with a computed name on an object other than the "
+                                               "method's own instance (`self`)", where)
                     elif isinstance(func, ast.Attribute) and func.attr in ("attrgetter", "methodcaller"):
                         note("unreadable", f"`{func.attr}` looks attributes up by computed name", where)
                 elif isinstance(sub, (ast.Import, ast.ImportFrom)):
@@ -667,6 +673,24 @@ class Reading:
             note("unreadable", f"the notebook changes `{name}` after defining it", self.mutated[name])
         follow(name)
         return state["unreadable"], state["delegation"]
+
+    def _instance_parameter(self, fn: ast.AST) -> str | None:
+        """The name of a method's instance parameter (`self`), if `fn` is a method that never rebinds it:
+        attributes looked up on it by computed name are the student's own (`getattr(self, f"expert{i}")`),
+        where on any other object (a tensor argument, a module) they may be a library's."""
+        if not isinstance(self._parents.get(id(fn)), ast.ClassDef) or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return None
+        if any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in fn.decorator_list):
+            return None
+        first = [*fn.args.posonlyargs, *fn.args.args][:1]
+        if not first:
+            return None
+        name = first[0].arg
+        rebound = any(isinstance(sub, ast.Name) and sub.id == name and not isinstance(sub.ctx, ast.Load)
+                      or isinstance(sub, (ast.Global, ast.Nonlocal)) and name in sub.names
+                      or isinstance(sub, ast.arg) and sub.arg == name and sub is not first[0]
+                      for sub in ast.walk(fn))
+        return None if rebound else name
 
     def _only_changed(self, node: ast.Name) -> bool:
         """Whether this use of a name only changes the object (`losses.append(x)`, `counts[k] += 1`),
@@ -730,11 +754,12 @@ def _alias_in(scope, name: str) -> bool:
     return isinstance(scope, dict) and bool(scope.get(name))
 
 
-def _is_local_object(node: ast.AST, scope) -> bool:
-    """`self`, a parameter or a local variable (not a module, not a top-level object of the notebook)."""
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
-    return isinstance(node, ast.Name) and node.id in scope and not (isinstance(scope, dict) and scope.get(node.id))
+_INSTANCE = "\0instance"  # in a method's scope (see `Reading._instance_parameter`): the name of `self`
+
+
+def _is_instance(node: ast.AST, scope) -> bool:
+    """`self` of the method the node is in (not an attribute of it, which may hold a library module)."""
+    return isinstance(node, ast.Name) and isinstance(scope, dict) and scope.get(_INSTANCE) == node.id
 
 
 def _machinery_path(path: str) -> bool:

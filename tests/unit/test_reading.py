@@ -122,6 +122,11 @@ DELEGATIONS = [
     "def softmax_with_temperature(x, t=1.0):\n    return torch.log_softmax(x / t, -1).exp()",
     "def softmax_with_temperature(x, t=1.0):\n    return nn.Softmax(dim=-1)(x / t)",
     "from scipy.special import softmax as s\ndef softmax_with_temperature(x, t=1.0):\n    return torch.as_tensor(s(x.numpy() / t, -1))",
+    "def softmax_with_temperature(x, t=1.0):\n    return torch.distributions.Categorical(logits=x / t).probs",
+    "from torch.distributions.utils import logits_to_probs\ndef softmax_with_temperature(x, t=1.0):\n    return logits_to_probs(x / t)",
+    "def softmax_with_temperature(x, t=1.0):\n    return torch.distributions.OneHotCategorical(logits=x / t).probs",
+    "def softmax_with_temperature(x, t=1.0):\n    y = (x / t).reshape(-1, x.shape[-1])\n    cols = [torch.exp(-F.cross_entropy(y, "
+    "torch.full((len(y),), j), reduction='none')) for j in range(y.shape[-1])]\n    return torch.stack(cols, -1).reshape(x.shape)",
     # the course's own implementations
     "from course_check.output import _softmax_oracle\ndef softmax_with_temperature(x, t=1.0):\n    return _softmax_oracle(x, t)",
     "import course_check.common as cc\ndef softmax_with_temperature(x, t=1.0):\n    return cc.anything(x, t)",
@@ -180,6 +185,14 @@ UNREADABLE = [
     "class S:\n    pass\nsetattr(S, 'f', staticmethod(torch.softmax))\ndef softmax_with_temperature(x, t=1.0):\n    return S.f(x / t, -1)",
     "def softmax_with_temperature(x, t=1.0):\n    name = 'soft' + 'max' if t else ''\n    return getattr(F, name)(x / t, -1)",
     "def g(x, f=None):\n    return x\ndef softmax_with_temperature(x, t=1.0):\n    return g.__defaults__[0](x / t, -1)",
+    # a computed name looked up on the argument (a tensor: its methods are torch's), not on `self`
+    "def softmax_with_temperature(x, t=1.0):\n    name = 'soft{}'.format('max')\n    return getattr(x / t, name)(-1)",
+    "def softmax_with_temperature(x, t=1.0):\n    for n in dir(x):\n        if n.startswith('softm'):\n            return getattr(x / t, n)(-1)",
+    "class S:\n    @staticmethod\n    def f(self, t):\n        return getattr(self / t, ''.join(['soft', 'max']))(-1)\n"
+    "def softmax_with_temperature(x, t=1.0):\n    return S.f(x, t)",
+    "class S(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.lib = torch\n"
+    "    def forward(self, x):\n        return getattr(self.lib, ''.join(['soft', 'max']))(x, -1)\n"
+    "def softmax_with_temperature(x, t=1.0):\n    return S()(x / t)",
     "def softmax_with_temperature(x, t=1.0):\n    return F.__dict__['soft' 'max'](x / t, -1)",
     "import runpy\nns = runpy.run_path('x.py')\ndef softmax_with_temperature(x, t=1.0):\n    return ns['f'](x, t)",
     "def softmax_with_temperature(x, t=1.0):\n    return eval('torch.' + 'softmax')(x / t, -1)",
