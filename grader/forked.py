@@ -7,7 +7,7 @@ that once per grading worker: it runs in a bubblewrap sandbox built exactly like
 a child for every notebook. The child takes new mount, PID, network, IPC and UTS namespaces, its own
 tmpfs scratch, /dev/shm and /proc, a new session, the kernel's limits, drops every capability, and
 becomes a real IPython kernel on the connection file that jupyter_client wrote; see
-grader/warm_parent.py for the process tree. nbgrader's Execute (our TrustedExecute) uses it through
+grader/sandboxed/warm_parent.py for the process tree. nbgrader's Execute (our TrustedExecute) uses it through
 `ForkedKernelManager`, a `SandboxedKernelManager` whose launch asks the warm parent instead of
 starting bwrap; everything after the launch (ipc sockets reached through /proc/<pid>/root,
 interrupts as messages, shutdown) is the sandboxed kernel's.
@@ -52,11 +52,14 @@ from traitlets import Unicode
 
 from grader.sandbox import (KERNEL_DIR, SCRATCH, SOCKETS, Sandbox, SandboxedKernelManager, _read_child_pid, read_json,
                             bwrap_argv, folder_files, hand_over, inside_environment, make_host_dir)
+from grader.sandboxed import FOLDER as SANDBOXED, PACKAGE_INSIDE
+from grader.sandboxed.codec import recv_frame, send_frame
 from grader.settings import KERNEL_NAME, GraderError
-from grader.warm_parent import recv_frame, send_frame
 from grader.workspace import KERNEL_STARTUP, MEMORY_ENV
 
-WARM_PARENT = Path(__file__).with_name("warm_parent.py")
+# The warm parent is grader/sandboxed/warm_parent.py, run inside its sandbox from a copy of that folder
+# (the sandbox cannot see grader/) as the package PACKAGE_INSIDE.
+WARM_PARENT_MODULE = PACKAGE_INSIDE + ".warm_parent"
 PARENT_SOCKET = SCRATCH + "/.warm/parent.sock"  # inside the warm parent's sandbox
 # The capabilities the warm parent keeps in its own user namespace (see the module docstring).
 PARENT_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETPCAP")
@@ -102,7 +105,7 @@ def kernel_interpreter() -> list[str]:
 
 
 class WarmParent:
-    """One warm parent (grader/warm_parent.py) in its own bubblewrap sandbox.
+    """One warm parent (grader/sandboxed/warm_parent.py) in its own bubblewrap sandbox.
 
     Start it from the thread that outlives it (bwrap's --die-with-parent follows the thread that
     started it); `socket` is where grading processes ask it for a kernel."""
@@ -123,14 +126,14 @@ class WarmParent:
     def launch(self) -> None:
         host_dir = self._host_dir = make_host_dir("", "")
         (host_dir / "input" / "work").mkdir()
-        shutil.copyfile(WARM_PARENT, host_dir / "input" / "work" / WARM_PARENT.name)
+        shutil.copytree(SANDBOXED, host_dir / "input" / "work" / PACKAGE_INSIDE, ignore=shutil.ignore_patterns("__pycache__"))
         hand_over(host_dir)
         status_read, status_write = os.pipe()
         info_read, info_write = os.pipe()
         interpreter = kernel_interpreter()
         spec = {"socket": PARENT_SOCKET, "status_fd": status_write, "interpreter": interpreter}
         limits = self.sandbox.limits(0)  # a kernel's, but the address space: each child sets its own
-        argv = bwrap_argv([*interpreter, "/tmp/work/" + WARM_PARENT.name, json.dumps(spec)], host_dir=host_dir,
+        argv = bwrap_argv([*interpreter, "-m", WARM_PARENT_MODULE, json.dumps(spec)], host_dir=host_dir,
                           limits=limits, scratch_bytes=self.sandbox.scratch_bytes, env=self.env,
                           info_fd=info_write, capabilities=PARENT_CAPABILITIES)
         log = open(host_dir.parent / (host_dir.name + ".log"), "w+b")

@@ -239,7 +239,7 @@ def bwrap_argv(kernel_argv: list[str], *, host_dir: Path, limits: dict[str, int]
     the notebook's folder. No bound folder may be, hold or lie in the repository root (other than
     its lib/ and environment), solutions/, grader/ or a `forbidden` path (the workspace).
     `capabilities` are kept inside the sandbox's own user namespace (only the warm parent of forked
-    kernels keeps any, to give each child namespaces of its own; grader/warm_parent.py)."""
+    kernels keeps any, to give each child namespaces of its own; grader/sandboxed/warm_parent.py)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise GraderError("bubblewrap (`bwrap`) is not installed: " + INSTALL_HINT)

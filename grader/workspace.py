@@ -11,7 +11,7 @@ nbgrader works inside a *course directory*. Ours is a **workspace** folder (defa
       feedback/<student>/<A>/<A>.html
       gradebook.db                    nbgrader's SQLite gradebook
       submissions.json                content hash of every graded submission
-      ipython/profile_default/startup/00-grader.py    a copy of grader/kernel_startup.py
+      ipython/profile_default/startup/00-grader.py    a copy of grader/sandboxed/kernel_startup.py
       tasks/                          one gradebook copy per submission while it is graded
 
 `python -m grader release` uses a throw-away course directory whose `source` and `release`
@@ -24,7 +24,7 @@ The grading kernel (the seam where a kernel is started: `kernel_environment` her
 `Execute.kernel_*` in `runner.nbgrader_config`):
 
 - kernel: always `transformer-course` (`settings.KERNEL_NAME`), whatever a submission's metadata says;
-- its IPython profile is the workspace's, whose startup file (`grader/kernel_startup.py`)
+- its IPython profile is the workspace's, whose startup file (`grader/sandboxed/kernel_startup.py`)
   caps the kernel's address space (`RLIMIT_AS`, soft and hard) at
   `GRADER_KERNEL_MEMORY_BYTES` (`--memory-limit`, default 4 GiB; `0` means no cap: a kernel that
   has imported torch and run the course code has ~0.8 GB of address space, so 4 GiB leaves room;
@@ -47,10 +47,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.intake import Submission, without_duplicate_ids
+from grader.sandboxed import FOLDER as SANDBOXED
 from grader.settings import DEFAULT_WORKSPACE, GraderError
 
-KERNEL_STARTUP = Path(__file__).with_name("kernel_startup.py")
-MEMORY_ENV = "GRADER_KERNEL_MEMORY_BYTES"  # read by kernel_startup.py
+KERNEL_STARTUP = SANDBOXED / "kernel_startup.py"  # runs in the kernel, not here
+MEMORY_ENV = "GRADER_KERNEL_MEMORY_BYTES"  # read by sandboxed/kernel_startup.py
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,9 @@ if __name__ == "__main__":  # the warm parent, before torch is imported
 import nbformat  # noqa: E402
 
 from grader.boundary.verdicts import is_test_cell, judge, split_hidden  # noqa: E402
+from grader.workspace import KERNEL_STARTUP as STARTUP  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STARTUP = REPO_ROOT / "grader" / "kernel_startup.py"
 NOTEBOOK_TIMEOUT = 600  # seconds; a notebook that takes longer is reported, not waited for
 
 

@@ -4,7 +4,7 @@ Sent as a cell, a request costs a Jupyter round trip (execute request, IPython's
 busy/idle and display messages, nbclient's event loop): ~4 ms on an idle machine, ~25 ms on a
 loaded one, paid hundreds of times per notebook. So, once the agent is installed, the grader runs
 one cell that stays running, `AGENT.listen(name, token)`; the agent opens a socket of its own
-and answers frame by frame (kernel_agent.send/receive) until the grader closes it.
+and answers frame by frame (the codec's send/receive, grader/sandboxed/codec.py) until the grader closes it.
 
 - Where: a kernel on ipc sockets (every sandboxed kernel) listens at `<its ipc path>-<name>`,
   which the grader reaches exactly as it reaches the kernel's own sockets (`km.ip`, through the
@@ -32,7 +32,8 @@ from queue import Empty
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 
-from grader.boundary.kernel_agent import AGENT_NAME, MIME, receive, send
+from grader.sandboxed import AGENT_NAME
+from grader.sandboxed.codec import MIME, receive, send
 
 AGENT = f"__import__('sys').modules[{AGENT_NAME!r}].AGENT"
 

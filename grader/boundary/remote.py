@@ -1,6 +1,6 @@
 """The trusted side of the boundary: student objects as proxies, values by bytes only.
 
-`RemoteKernel` talks to the kernel's agent (kernel_agent.py) through a `run(code) -> answer`
+`RemoteKernel` talks to the kernel's agent (grader/sandboxed/kernel_agent.py) through a `run(code) -> answer`
 function (in grading: nbclient on the kernel's own Jupyter channels). A student function or
 class is a `Remote`: calling it sends the arguments into the kernel (cloudpickle, trusted to
 untrusted) and gets the result back as JSON + raw tensor bytes, decoded into plain values and
@@ -31,15 +31,16 @@ import re
 import sys
 import types
 from collections.abc import Callable
-from pathlib import Path
 
 import cloudpickle
 import torch
 
-from grader.boundary import kernel_agent
-from grader.boundary.kernel_agent import AGENT_NAME, MIME, REF, decode
+from grader.sandboxed import AGENT_NAME, FOLDER as SANDBOXED, PACKAGE_INSIDE
+from grader.sandboxed.codec import MIME, REF, decode
 
-AGENT_SOURCE = Path(kernel_agent.__file__).read_text()
+# What install_code ships into the kernel, in this order (the agent imports the codec): the kernel
+# cannot see grader/, so the files travel as source and become modules of PACKAGE_INSIDE there.
+SHIPPED = {f"{PACKAGE_INSIDE}.{name}": (SANDBOXED / f"{name}.py").read_text() for name in ("codec", "kernel_agent")}
 MAX_ANSWER_BYTES = 256 * 2**20  # a larger answer is refused, not parsed
 
 _isinstance = builtins.isinstance
@@ -52,18 +53,22 @@ class KernelAnswerError(AssertionError):
 
 
 def install_code() -> str:
-    """Code that loads the agent into the kernel as a module of its own."""
-    return (
-        "import sys as _s, types as _t\n"
-        f"_m = _t.ModuleType({AGENT_NAME!r})\n"
-        f"exec(compile({AGENT_SOURCE!r}, {AGENT_NAME!r}, 'exec'), _m.__dict__)\n"
-        f"_m.AGENT = _m.Agent(get_ipython().user_ns)\n"
-        f"_s.modules[{AGENT_NAME!r}] = _m\n"
-        "del _s, _t, _m\n"
-    )
+    """Code that loads the agent into the kernel as a module of its own, after the codec it imports
+    (both in a package PACKAGE_INSIDE, so the agent's `from .codec import ...` finds it there)."""
+    code = ("import sys as _s, types as _t\n"
+            f"_m = _t.ModuleType({PACKAGE_INSIDE!r})\n"
+            "_m.__path__ = []\n"
+            f"_s.modules[{PACKAGE_INSIDE!r}] = _m\n")
+    for name, source in SHIPPED.items():
+        code += (f"_m = _t.ModuleType({name!r})\n"
+                 f"_m.__package__ = {PACKAGE_INSIDE!r}\n"
+                 f"exec(compile({source!r}, {name!r}, 'exec'), _m.__dict__)\n"
+                 f"_s.modules[{name!r}] = _m\n")
+    agent = f"_s.modules[{AGENT_NAME!r}]"
+    return code + f"{agent}.AGENT = {agent}.Agent(get_ipython().user_ns)\ndel _s, _t, _m\n"
 
 
-BY_VALUE = ("grader.checks", "grader.boundary", "course_check")
+BY_VALUE = ("grader.checks", "grader.boundary", "grader.sandboxed", "course_check")
 
 
 _modules_seen = 0  # len(sys.modules) at the last scan: a new check module can only add to it

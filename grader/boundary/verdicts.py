@@ -6,7 +6,7 @@
    out before the kernel sees the notebook, so the kernel runs the student's code and the
    visible tests only, and never imports the checks.
 2. After the last cell, while the kernel is still up, the grader loads a small agent into it
-   (kernel_agent.py) and runs each hidden block *here*, in the grader's own process: the names
+   (grader/sandboxed/kernel_agent.py) and runs each hidden block *here*, in the grader's own process: the names
    of the student's functions and classes resolve to proxies (remote.py) that call into the
    kernel and get plain data back.
 3. Each test cell's outputs are rewritten from the trusted verdict: the kernel's
@@ -35,7 +35,7 @@ from nbgrader.preprocessors import Execute, SaveAutoGrades
 from nbgrader.utils import is_grade, is_solution
 
 from course_check import reading
-from grader.boundary.kernel_agent import MIME
+from grader.sandboxed.codec import MIME
 from grader.boundary.line import AgentLine
 from grader.boundary.remote import KernelAnswerError, RemoteKernel, redact, submission
 

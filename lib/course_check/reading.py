@@ -94,7 +94,7 @@ MACHINERY = {
 MACHINERY_NAMES = {"get_ipython", "InteractiveShell", "interactiveshell", "getipython"}
 FRAME_ATTRS = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "gi_frame", "cr_frame",
                "ag_frame", "f_trace"}
-AGENT_MARK = "_transformer_course"  # the kernel agent's module name starts so (grader/boundary/kernel_agent.py)
+AGENT_MARK = "_transformer_course"  # the kernel agent's module name starts so (grader/sandboxed/__init__.py)
 
 # Magics: the bodies of these are Python the kernel runs in the notebook's namespace.
 CODE_MAGICS = {"time", "timeit", "capture", "prun"}

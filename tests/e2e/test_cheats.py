@@ -80,7 +80,7 @@ CHEATS = {
     "kills_kernel_when_called": ("softmax", "import os\ndef softmax(x, dim=-1):\n    os.kill(os.getpid(), 9)\n"),
     # A background thread reaching the agent through another module's `sys`, to switch its recorder off.
     "thread_alias_of_sys": ("cell", "import threading, os, time\ndef _meddle():\n    for _ in range(200):\n"
-                                    "        agent = os.sys.modules.get('_transformer_course_agent')\n        time.sleep(0.01)\n"
+                                    "        agent = os.sys.modules.get('_transformer_course_sandboxed.kernel_agent')\n        time.sleep(0.01)\n"
                                     "threading.Thread(target=_meddle, daemon=True).start()\n"),
     # A correct softmax stand-in the checks lend to the attention exercise, kept for the softmax tests.
     "harvests_stand_in": ("scaled_dot_product_attention",

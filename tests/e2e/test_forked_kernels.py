@@ -1,6 +1,6 @@
 """Issue 19: kernels forked from a warm parent are as isolated as fresh sandboxed kernels.
 
-Real warm parents (grader/warm_parent.py in bubblewrap), real kernels, run through nbclient with
+Real warm parents (grader/sandboxed/warm_parent.py in bubblewrap), real kernels, run through nbclient with
 `ForkedKernelManager` as nbgrader's Execute runs them. Children try to affect the parent and the
 next child; a fresh sandboxed kernel is the reference for what a kernel sees. The whole sample
 class is graded with both kernels and must get the same grades.

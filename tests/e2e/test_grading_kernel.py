@@ -1,4 +1,4 @@
-"""The grading kernel as the workspace starts it (grader/workspace.py, grader/kernel_startup.py)."""
+"""The grading kernel as the workspace starts it (grader/workspace.py, grader/sandboxed/kernel_startup.py)."""
 
 from __future__ import annotations
 

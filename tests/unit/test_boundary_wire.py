@@ -1,4 +1,4 @@
-"""Values crossing from the kernel to the grader (grader/boundary/kernel_agent.py encode/decode)."""
+"""Values crossing from the kernel to the grader (grader/sandboxed/codec.py encode/decode, used by the kernel agent)."""
 
 import json
 from collections import OrderedDict
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from grader.boundary.kernel_agent import Agent, decode, encode
+from grader.sandboxed.codec import decode, encode
+from grader.sandboxed.kernel_agent import Agent
 
 
 def roundtrip(value, keep=None):
@@ -198,7 +199,7 @@ def test_line_frames_arrive_whole_and_oversized_ones_are_refused():
     import socket
     import threading
 
-    from grader.boundary.kernel_agent import receive, send
+    from grader.sandboxed.codec import receive, send
 
     a, b = socket.socketpair()
     big = bytes(range(256)) * 20_000  # 5 MB: arrives in many chunks

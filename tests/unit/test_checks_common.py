@@ -107,9 +107,9 @@ def test_a_leaked_generator_seed_tells_nothing_about_the_others():
 
 
 def test_a_stand_in_lent_for_one_call_cannot_be_kept():
-    """grader/boundary/kernel_agent.py: a correct helper the checks lend an exercise works during that
+    """grader/sandboxed/kernel_agent.py: a correct helper the checks lend an exercise works during that
     call only; kept and called later (harvested for another exercise's tests) it raises."""
-    from grader.boundary.kernel_agent import Agent
+    from grader.sandboxed.kernel_agent import Agent
 
     def softmax(x, dim=-1):
         return x * 0

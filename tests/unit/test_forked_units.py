@@ -14,7 +14,7 @@ import pytest
 from grader.cli import main
 from grader.forked import split_launcher, threads_per_kernel, unsupported_reason
 from grader.sandbox import Sandbox, bwrap_argv
-from grader.warm_parent import recv_frame, send_frame
+from grader.sandboxed.codec import recv_frame, send_frame
 from grader.workspace import kernel_environment
 
 

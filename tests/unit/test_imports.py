@@ -5,7 +5,8 @@ never one of its own layer or above. `grader.checks` sits below every grader mod
 start-up file, and imports only `grader.checks.*`, the libraries (`transformer_reference`, and
 `course_check`, which holds the checks' code), and the proxy side of the trust boundary
 (`grader.boundary.remote`: how a student's object in the kernel is seen; the submitted text is
-read by `course_check.reading`), which import no grader module above them.
+read by `course_check.reading`), which import no grader module above them. What runs inside the
+sandbox (`grader.sandboxed`) imports no grader module at all.
 """
 
 from __future__ import annotations
@@ -38,20 +39,24 @@ LAYERS = {
     "grader.forked": 4,
     "grader.runner": 3,
     "grader.sandbox": 3,
-    "grader.warm_parent": 0,  # runs in the warm parent's sandbox; the grader imports only its framing
     "grader.boundary.verdicts": 2,
     "grader.boundary.remote": 1,
     "grader.boundary.line": 1,
-    "grader.boundary.kernel_agent": 0,
     "grader.boundary.sanitize": 0,
     "grader.boundary": 0,
     "grader.workspace": 2,
     "grader.gradebook": 1,
     "grader.intake": 1,
     "grader.settings": 0,
+    # Runs inside the sandbox (grader/sandboxed/): imports no grader module, only its own folder.
+    "grader.sandboxed": 0,
+    "grader.sandboxed.codec": 0,  # the wire codec: imported by both sides
+    "grader.sandboxed.kernel_agent": 0,
+    "grader.sandboxed.warm_parent": 0,
 }
-KERNEL_SIDE = {"grader.kernel_startup"}
-CHECKS_MAY_USE = {"grader.boundary", "grader.boundary.remote", "grader.boundary.kernel_agent"}  # runs in the kernel; imported by nobody
+KERNEL_SIDE = {"grader.sandboxed.kernel_startup"}  # runs in the kernel; imported by nobody
+CHECKS_MAY_USE = {"grader.boundary", "grader.boundary.remote", "grader.sandboxed", "grader.sandboxed.codec",
+                  "grader.sandboxed.kernel_agent"}
 
 
 def _module_name(path: Path) -> str:
@@ -98,6 +103,28 @@ def test_checks_import_only_checks_and_the_library(name):
 def test_nothing_imports_the_kernel_startup_file():
     importers = [m for m in MODULES if KERNEL_SIDE & grader_imports(m)]
     assert not importers, importers
+
+
+@pytest.mark.parametrize("path", sorted((GRADER / "sandboxed").glob("*.py")), ids=lambda p: p.name)
+def test_sandboxed_files_need_only_the_standard_library_and_their_folder(path):
+    """grader/sandboxed/ runs inside the sandbox, which cannot see grader/ (grader/sandbox.py): no
+    file there imports a grader module, and at its top level only the standard library and (relatively)
+    a file of its own folder; numpy, torch and IPython are the kernel's, imported inside functions."""
+    tree = ast.parse(path.read_text(), str(path))
+    wrong = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            wrong += [alias.name for alias in node.names if alias.name.split(".")[0] == "grader"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.split(".")[0] == "grader":
+            wrong.append(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level and not (node.level == 1 and node.module
+                                                                        and (path.parent / f"{node.module}.py").exists()):
+            wrong.append("." * node.level + (node.module or ""))
+    for node in tree.body:
+        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                 else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+        wrong += [name for name in names if name.split(".")[0] not in sys.stdlib_module_names | {"__future__"}]
+    assert not wrong, f"{path.name} imports {wrong}, which the sandbox does not have"
 
 
 def test_every_module_imports_without_side_effects():

@@ -201,7 +201,7 @@ UNREADABLE = [
     "torch.exp = lambda x: x\n" + OWN_SOFTMAX,
     "setattr(torch, 'exp', torch.sigmoid)\n" + OWN_SOFTMAX,
     # reaching into the machinery, anywhere in the notebook
-    "import sys\nagent = sys.modules['_transformer_course_agent']\n" + OWN_SOFTMAX,
+    "import sys\nagent = sys.modules['_transformer_course_sandboxed.kernel_agent']\n" + OWN_SOFTMAX,
     "import os\nm = os.sys.modules\n" + OWN_SOFTMAX,
     "import threading\nthreading.Thread(target=print).start()\n" + OWN_SOFTMAX,
     "import gc\nfor o in gc.get_objects():\n    pass\n" + OWN_SOFTMAX,

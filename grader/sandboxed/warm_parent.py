@@ -22,8 +22,10 @@ So a child sees only its own scratch and processes, like a fresh sandboxed kerne
 writes or starts outlives it. What a child changes in memory (`sys.modules`, `torch.allclose`)
 is its copy-on-write copy; the parent never runs anything after the fork.
 
-The module imports only the standard library at the top, so the grader imports it for the framing
-(`send_frame`, `recv_frame`: a 4-byte length, then JSON) without importing torch.
+It runs as `python -m _transformer_course_sandboxed.warm_parent`: grader/forked.py copies this
+folder (grader/sandboxed/) into the sandbox under that name (the sandbox cannot see grader/), so the
+framing it shares with the grader (`send_frame`, `recv_frame`) is codec.py's, imported beside it.
+The grader itself never imports this module; it imports only the standard library at the top.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
+
+from .codec import recv_frame, send_frame
 
 SCRATCH, SHM, WORK, HOME = "/tmp", "/dev/shm", "/tmp/work", "/tmp/home"
 SHM_BYTES = 16 * 2**20  # as the sandbox's own /dev/shm (grader/sandbox.py)
@@ -45,41 +48,6 @@ _CLONE_NEWPID, _CLONE_NEWNET = 0x20000000, 0x40000000
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
 _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-_FRAME = struct.Struct("!I")
-
-
-# --- framing, shared with the grader (grader/forked.py) -------------------------------------------
-
-def send_frame(sock: socket.socket, message: dict) -> None:
-    body = json.dumps(message).encode()
-    sock.sendall(_FRAME.pack(len(body)) + body)
-
-
-def recv_frame(sock: socket.socket, limit: int = 2**30) -> tuple[dict | None, int | None]:
-    """(message, sender's PID as the receiver's PID namespace sees it, if SO_PASSCRED is on);
-    (None, None) at end of stream."""
-    header, ancillary, _, _ = sock.recvmsg(_FRAME.size, socket.CMSG_SPACE(struct.calcsize("3i")))
-    if not header:
-        return None, None
-    while len(header) < _FRAME.size:
-        more = sock.recv(_FRAME.size - len(header))
-        if not more:
-            return None, None
-        header += more
-    size = _FRAME.unpack(header)[0]
-    if size > limit:
-        raise ValueError(f"a frame of {size} bytes is larger than {limit}")
-    body = bytearray()
-    while len(body) < size:
-        more = sock.recv(min(size - len(body), 2**20))
-        if not more:
-            return None, None
-        body += more
-    pid = None
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            pid = struct.unpack("3i", data[:12])[0]
-    return json.loads(body), pid
 
 
 # --- the warm parent ------------------------------------------------------------------------------
@@ -88,7 +56,7 @@ def main(spec: dict) -> None:
     global _INTERPRETER
     _INTERPRETER = spec["interpreter"]
     status = os.fdopen(spec["status_fd"], "w")
-    # python warm_parent.py put this file's folder first on sys.path; a fresh kernel has no such entry.
+    # python -m put the working folder (this package's parent) first on sys.path; a fresh kernel has no such entry.
     del sys.path[0]
     try:
         _warm_up()

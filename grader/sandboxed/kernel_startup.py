@@ -1,4 +1,4 @@
-"""Runs in every grading kernel before any student code.
+"""Runs INSIDE every grading kernel (in its sandbox, unless --no-sandbox), before any student code.
 
 `grader/workspace.py` copies this file into the workspace's IPython profile
 (`<workspace>/ipython/profile_default/startup/00-grader.py`); the kernel finds it through

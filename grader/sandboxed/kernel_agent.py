@@ -1,15 +1,18 @@
-"""The kernel side of the trust boundary: runs inside the (sandboxed) grading kernel.
+"""The kernel side of the trust boundary. Runs INSIDE the (sandboxed) grading kernel.
 
 The trusted grader sends this file's source into the kernel once, after the student's notebook
-has run, and then one request per operation (`serve(<base64>)`). A request is a cloudpickle of
-`(op, args)` made by the trusted side; the answer is published as a display message of type
-`MIME` holding JSON: plain values, and tensors as dtype + shape + raw bytes. No pickle ever
-travels from the kernel to the grader, so nothing the student controls is executed there.
+has run (`grader/boundary/remote.install_code`, with codec.py, which it imports), and then one
+request per operation (`serve(<base64>)`). A request is a cloudpickle of `(op, args)` made by the
+trusted side; the answer is published as a display message of type `MIME` holding JSON: plain
+values, and tensors as dtype + shape + raw bytes (codec.py). No pickle ever travels from the
+kernel to the grader, so nothing the student controls is executed there.
 
 Everything here is untrusted once it runs: a submission can patch it. That is fine, because the
 grader treats every answer as data and decides every grade itself. This file therefore contains
 no answers and no hidden logic, only plumbing. It imports nothing from `grader` (the kernel
-cannot see that package) and is also imported by the trusted side for `encode`/`decode`.
+cannot see that package), only the codec beside it; in the kernel the two are the modules
+`AGENT_NAME` and its sibling `codec` (grader/sandboxed/__init__.py). The trusted side imports it
+only in tests and tools/inprocess.py, which run the agent in-process.
 """
 
 from __future__ import annotations
@@ -18,131 +21,10 @@ import base64
 import contextlib
 import importlib
 import json
-import math
 import sys
 import types
 
-MIME = "application/x-transformer-course-answer+json"
-AGENT_NAME = "_transformer_course_agent"  # the module this file becomes in the kernel (sys.modules)
-REF = "\x00kept"  # (REF, id) in a request names an object the kernel keeps
-TENSOR_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
-                 "complex64", "complex128")
-
-
-# ---------------------------------------------------------------------------------------------
-# Values <-> JSON. `encode` runs in the kernel (and on the trusted side for tests); `decode`
-# runs on the trusted side and only ever builds plain Python values, numpy scalars and exact
-# torch.Tensor objects from bytes.
-# ---------------------------------------------------------------------------------------------
-def encode(value, keep) -> object:
-    """JSON-able form of `value`; objects that are not plain data are kept in the kernel via
-    `keep(obj) -> handle description` and travel as handles."""
-    import numpy as np
-    import torch
-
-    if value is None or type(value) in (bool, str):
-        return value
-    if type(value) is int:
-        return value if abs(value) < 2**53 else {"$": "int", "v": str(value)}
-    if type(value) is float:
-        return value if math.isfinite(value) else {"$": "float", "v": repr(value)}
-    if isinstance(value, torch.nn.Parameter):
-        return keep(value)
-    if isinstance(value, torch.Tensor):
-        t = torch.Tensor.detach(value).cpu().contiguous()
-        if t.dtype == torch.bfloat16:
-            raw = t.view(torch.int16).numpy().tobytes()
-        else:
-            raw = t.resolve_conj().resolve_neg().numpy().tobytes()
-        return {"$": "tensor", "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
-                "requires_grad": bool(value.requires_grad), "type": type(value).__name__,
-                "data": base64.b64encode(raw).decode()}
-    if isinstance(value, (np.generic, np.ndarray)):
-        arr = np.asarray(value)
-        arr = np.ascontiguousarray(arr) if arr.ndim else arr
-        return {"$": "numpy", "scalar": isinstance(value, np.generic), "dtype": arr.dtype.str, "shape": list(arr.shape),
-                "data": base64.b64encode(arr.tobytes()).decode()}
-    if isinstance(value, torch.dtype):
-        return {"$": "dtype", "v": str(value).removeprefix("torch.")}
-    if isinstance(value, torch.Size):
-        return {"$": "size", "v": [int(v) for v in value]}
-    if isinstance(value, torch.device):
-        return {"$": "device", "v": str(value)}
-    if isinstance(value, bool):  # numpy bools are handled above; a bool subclass cannot exist
-        return bool(value)
-    if isinstance(value, int) and not isinstance(value, bool):  # int subclasses: by value, as int
-        return {"$": "int", "v": str(int(value)), "type": type(value).__name__}
-    if isinstance(value, float):
-        return {"$": "float", "v": repr(float(value)), "type": type(value).__name__}
-    if isinstance(value, str):
-        return {"$": "str", "v": str.__str__(value), "type": type(value).__name__}
-    if type(value) in (list, tuple):
-        return {"$": type(value).__name__, "v": [encode(v, keep) for v in value]}
-    if isinstance(value, dict) and type(value).__module__ in ("builtins", "collections"):
-        return {"$": "dict", "type": type(value).__name__,
-                "k": [encode(k, keep) for k in value.keys()], "v": [encode(v, keep) for v in value.values()]}
-    return keep(value)
-
-
-def decode(data, handle=lambda description: description):
-    """Rebuild a value from `encode`'s JSON form; handles become `handle(description)`."""
-    import numpy as np
-    import torch
-
-    if data is None or type(data) in (bool, int, float, str):
-        return data
-    if type(data) is list:  # JSON arrays are only produced inside tagged objects
-        raise ValueError("malformed answer: bare list")
-    if type(data) is not dict:
-        raise ValueError(f"malformed answer: {type(data).__name__}")
-    tag = data.get("$")
-    if tag == "tensor":
-        dtype = data["dtype"]
-        if dtype not in TENSOR_DTYPES:
-            raise ValueError(f"unsupported tensor dtype {dtype!r}")
-        shape = [int(s) for s in data["shape"]]
-        raw = base64.b64decode(data["data"], validate=True)
-        if dtype == "bfloat16":
-            flat = torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16) if raw else torch.empty(0, dtype=torch.bfloat16)
-        else:
-            flat = torch.frombuffer(bytearray(raw), dtype=getattr(torch, dtype)) if raw else torch.empty(0, dtype=getattr(torch, dtype))
-        tensor = flat.clone().reshape(shape)
-        if data.get("requires_grad") and tensor.is_floating_point():
-            tensor.requires_grad_(True)
-        return tensor
-    if tag == "numpy":
-        if np.dtype(data["dtype"]).hasobject:
-            raise ValueError("object arrays are not accepted")
-        arr = np.frombuffer(base64.b64decode(data["data"], validate=True), dtype=np.dtype(data["dtype"])).copy()
-        arr = arr.reshape([int(s) for s in data["shape"]])
-        return arr[()] if data.get("scalar") else arr
-    if tag == "int":
-        return int(data["v"])
-    if tag == "float":
-        return float(data["v"])
-    if tag == "str":
-        return str(data["v"])
-    if tag == "dtype":
-        value = getattr(torch, data["v"], None)
-        if not isinstance(value, torch.dtype):
-            raise ValueError(f"unknown dtype {data['v']!r}")
-        return value
-    if tag == "size":
-        return torch.Size([int(v) for v in data["v"]])
-    if tag == "device":
-        return torch.device(str(data["v"]))
-    if tag in ("list", "tuple"):
-        items = [decode(v, handle) for v in data["v"]]
-        return items if tag == "list" else tuple(items)
-    if tag == "dict":
-        keys = [decode(k, handle) for k in data["k"]]
-        values = [decode(v, handle) for v in data["v"]]
-        from collections import OrderedDict
-
-        return (OrderedDict if data.get("type") == "OrderedDict" else dict)(zip(keys, values))
-    if tag == "handle":
-        return handle(data)
-    raise ValueError(f"malformed answer: unknown tag {tag!r}")
+from .codec import MIME, REF, encode, receive, send
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,35 +226,6 @@ class Agent:
                 if request is None:  # the grader is done
                     return
                 send(line, self.answer(request))
-
-
-def send(line, data: bytes) -> None:
-    """One frame on a socket: 8 bytes of length, then the data."""
-    line.sendall(len(data).to_bytes(8, "big") + data)
-
-
-def receive(line, limit: int | None = None) -> bytes | None:
-    """One frame from a socket; None when it was closed before one began. ValueError for a frame
-    longer than `limit` bytes (left unread)."""
-    header = _exactly(line, 8, at_start=True)
-    if header is None:
-        return None
-    size = int.from_bytes(header, "big")
-    if limit is not None and size > limit:
-        raise ValueError(f"a frame of {size} bytes")
-    return _exactly(line, size)
-
-
-def _exactly(line, size: int, at_start: bool = False) -> bytes | None:
-    data = bytearray()
-    while len(data) < size:
-        chunk = line.recv(min(size - len(data), 1 << 20))
-        if not chunk:
-            if at_start and not data:
-                return None
-            raise ConnectionError("the socket was closed in the middle of a frame")
-        data += chunk
-    return bytes(data)
 
 
 def _registered(module) -> dict:
