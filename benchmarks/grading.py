@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,24 +103,30 @@ def plain_nbgrader(root: Path, submissions: Path, assignments: list[str], timeou
 
 
 def ours(workspace: Path, submissions: Path, workers: int, timeout: int,
-         sandbox: bool = True, kernel: str = "forked", dask: str | None = None) -> tuple[float, dict[str, list[float]], str]:
+         sandbox: bool = True, kernel: str = "forked", dask: str | None = None,
+         on_start: Callable[[int], None] | None = None) -> tuple[float, dict[str, list[float]], str]:
+    """Wall time of `python -m grader autograde`, the seconds of each notebook per assignment (from
+    the progress lines), and its output; `on_start(pid)` is called as soon as the command runs."""
     sandbox = [] if sandbox else ["--no-sandbox"]
     where = ["--dask", dask] if dask else ["--workers", str(workers)]
     if workspace.exists():
         shutil.rmtree(workspace)
     start = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "grader", "autograde", str(submissions), "--workspace", str(workspace),
-                          *where, "--timeout", str(timeout), "--kernel", kernel, *sandbox],
-                         cwd=REPO, capture_output=True, text=True)
+    run = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(submissions), "--workspace", str(workspace),
+                            *where, "--timeout", str(timeout), "--kernel", kernel, *sandbox],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if on_start is not None:
+        on_start(run.pid)
+    stdout, stderr = run.communicate()
     wall = time.monotonic() - start
-    if dask and "forked kernels" not in run.stderr:
-        sys.exit(f"grader autograde --dask did not fork its kernels:\n{run.stderr}")
+    if dask and "forked kernels" not in stderr:
+        sys.exit(f"grader autograde --dask did not fork its kernels:\n{stderr}")
     if run.returncode != 0:
-        sys.exit(f"grader autograde failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
+        sys.exit(f"grader autograde failed ({run.returncode}):\n{stdout}\n{stderr}")
     per: dict[str, list[float]] = {}
-    for m in re.finditer(r"^\[\d+/\d+\] [^/]+/(\S+): \S+ \(([\d.]+) s\)", run.stderr, flags=re.M):
+    for m in re.finditer(r"^\[\d+/\d+\] [^/]+/(\S+): \S+ \(([\d.]+) s\)", stderr, flags=re.M):
         per.setdefault(m.group(1), []).append(float(m.group(2)))
-    return wall, per, run.stdout
+    return wall, per, stdout
 
 
 def on_dask(workspace: Path, submissions: Path, workers: int, timeout: int,
