@@ -417,7 +417,10 @@ class Reading:
         for node, scope in _walk_with_scope(tree, local_of):
             for child in ast.iter_child_nodes(node):
                 self._parents[id(child)] = node
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # A method (a def in a class body) is an attribute the notebook defines; a top-level
+            # `def softmax` is not: `x.softmax(dim)` on a tensor is still torch's.
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and isinstance(
+                    self._parents.get(id(node)), ast.ClassDef):
                 self.defined_attrs.add(node.name)
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
                 self.defined_attrs.add(node.attr)

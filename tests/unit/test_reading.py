@@ -158,6 +158,18 @@ def test_group_norm_rms_norm_and_the_attention_forward_are_their_subjects():
     assert delegates(inherits, name="MultiHeadAttention", subject="attention", reference="MultiHeadAttention")
 
 
+def test_a_tensor_method_named_like_the_exercise_is_still_torch_s():
+    """02's exercise is called `softmax`: that the notebook defines a function of that name does not
+    make `x.softmax(dim)` (Tensor.softmax) the student's own; a method of the student's class would."""
+    method = "def softmax(x, dim=-1):\n    return x.softmax(dim)"
+    assert delegates(method, name="softmax", subject="softmax", reference="softmax"), method
+    looked_up = "def softmax(x, dim=-1):\n    return getattr(x, 'softmax')(dim)"
+    assert delegates(looked_up, name="softmax", subject="softmax", reference="softmax"), looked_up
+    own = ("class Attention(nn.Module):\n    def softmax(self, s):\n        e = torch.exp(s - s.amax(-1, keepdim=True))\n"
+           "        return e / e.sum(-1, keepdim=True)\n    def forward(self, s):\n        return self.softmax(s)\n")
+    assert delegates(own, name="Attention", subject="softmax", reference="softmax") is None
+
+
 def test_earlier_components_and_own_attribute_names_are_allowed():
     code = ("from transformer_reference import scaled_dot_product_attention\n"
             "class MultiHeadAttention(nn.Module):\n"
