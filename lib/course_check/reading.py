@@ -69,6 +69,8 @@ OPAQUE_MODULES = {"runpy", "importlib", "imp", "pkgutil", "zipimport", "code", "
 SELF_REPORTING = {"__class__", "mro", "__instancecheck__", "__subclasscheck__", "__getattribute__", "__getattr__",
                   "__dir__", "parameters", "named_parameters", "buffers", "named_buffers", "children",
                   "named_children", "modules", "named_modules", "state_dict", "_apply", "__init_subclass__"}
+# Methods a class defines because torch calls them (nn.Module, autograd.Function): the name is torch's.
+PROTOCOL_METHODS = {"forward", "backward", "setup_context", "jvp", "vjp", "vmap"}
 MUTATING_METHODS = {"append", "extend", "insert", "update", "setdefault", "add", "pop", "popitem", "clear",
                     "remove", "discard", "__setitem__", "__setattr__", "__delitem__"}
 
@@ -418,9 +420,10 @@ class Reading:
             for child in ast.iter_child_nodes(node):
                 self._parents[id(child)] = node
             # A method (a def in a class body) is an attribute the notebook defines; a top-level
-            # `def softmax` is not: `x.softmax(dim)` on a tensor is still torch's.
+            # `def softmax` is not: `x.softmax(dim)` on a tensor is still torch's. Nor is a method that
+            # implements torch's protocol (`backward` of an autograd.Function): `y.backward(g)` is autograd.
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and isinstance(
-                    self._parents.get(id(node)), ast.ClassDef):
+                    self._parents.get(id(node)), ast.ClassDef) and node.name not in PROTOCOL_METHODS:
                 self.defined_attrs.add(node.name)
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
                 self.defined_attrs.add(node.attr)
