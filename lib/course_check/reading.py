@@ -558,7 +558,8 @@ class Reading:
         return self._walk_exercise(name, None, None, (), frozenset(others) - {name})[0]
 
     def delegation(self, name: str, subject: str, reference: str | None, forbidden=()) -> Finding | None:
-        """The ready-made implementation of `subject` that the exercise `name` reaches, or None."""
+        """The ready-made implementation of `subject` that the exercise `name` reaches, or None; or, kind
+        "unreadable", a call by the subject's name on an object the reader cannot tell is the notebook's."""
         return self._walk_exercise(name, subject, reference, tuple(forbidden))[1]
 
     def _star(self, name: str) -> str | None:
@@ -572,7 +573,8 @@ class Reading:
                        others: frozenset[str] = frozenset()):
         """(first unreadable finding, first delegation finding) of everything `name` reaches."""
         pattern = re.compile(SUBJECTS.get(subject) or r"(?!)", re.I)
-        state = {"unreadable": None, "delegation": None}
+        # "doubt": the subject's name on an object the reader cannot place (a person reviews it)
+        state = {"unreadable": None, "delegation": None, "doubt": None}
         seen: set[str] = set()
 
         def note(kind, what, where):
@@ -643,11 +645,16 @@ class Reading:
                     if path:
                         path_refused(path, where)
                         continue
-                    chain = sub
+                    chain, named = sub, []
                     while isinstance(chain, ast.Attribute):  # `x.softmax(...)`: an object's own method
-                        if pattern.search(chain.attr) and chain.attr not in self.defined_attrs:
-                            note("delegation", f"the method `.{chain.attr}` (a ready-made {subject})", where)
+                        named += [chain.attr] if pattern.search(chain.attr) else []
                         chain = chain.value
+                    for attr in named:
+                        if attr not in self.defined_attrs:
+                            note("delegation", f"the method `.{attr}` (a ready-made {subject})", where)
+                        elif not self._own_object(chain, scope):
+                            note("doubt", f"`.{attr}` is called on an object the reader cannot tell is the "
+                                               f"notebook's own (the notebook defines a `{attr}`, torch has one too)", where)
                 elif isinstance(sub, ast.Call):
                     path = self._call_path(sub, scope)
                     if path:
@@ -659,6 +666,9 @@ class Reading:
                         if text is not None:
                             if func.id == "getattr" and pattern.search(text) and text not in self.defined_attrs:
                                 note("delegation", f"`{text}`, looked up by name", where)
+                            elif func.id == "getattr" and pattern.search(text) and not self._own_object(sub.args[0], scope):
+                                note("doubt", f"`{text}` is looked up on an object the reader cannot tell is the "
+                                                   "notebook's own", where)
                         elif sub.args and not _is_instance(sub.args[0], scope):
                             note("unreadable", f"`{func.id}()` with a computed name on an object other than the "
                                                "method's own instance (`self`)", where)
@@ -678,7 +688,7 @@ class Reading:
         if name in self.mutated:
             note("unreadable", f"the notebook changes `{name}` after defining it", self.mutated[name])
         follow(name)
-        return state["unreadable"], state["delegation"]
+        return state["unreadable"], state["delegation"] or state["doubt"]
 
     def _instance_parameter(self, fn: ast.AST) -> str | None:
         """The name of a method's instance parameter (`self`), if `fn` is a method that never rebinds it:
@@ -697,6 +707,14 @@ class Reading:
                       or isinstance(sub, ast.arg) and sub.arg == name and sub is not first[0]
                       for sub in ast.walk(fn))
         return None if rebound else name
+
+    def _own_object(self, node: ast.AST, scope) -> bool:
+        """Whether an attribute chain starts at the notebook's own object: a method's `self`, or a class
+        the notebook defines (and binds no other way)."""
+        if _is_instance(node, scope):
+            return True
+        bindings = self.bindings.get(node.id, []) if isinstance(node, ast.Name) and node.id not in scope else []
+        return bool(bindings) and all(isinstance(b.node, ast.ClassDef) for b in bindings)
 
     def _only_changed(self, node: ast.Name) -> bool:
         """Whether this use of a name only changes the object (`losses.append(x)`, `counts[k] += 1`),

@@ -168,6 +168,18 @@ def test_a_tensor_method_named_like_the_exercise_is_still_torch_s():
     own = ("class Attention(nn.Module):\n    def softmax(self, s):\n        e = torch.exp(s - s.amax(-1, keepdim=True))\n"
            "        return e / e.sum(-1, keepdim=True)\n    def forward(self, s):\n        return self.softmax(s)\n")
     assert delegates(own, name="Attention", subject="softmax", reference="softmax") is None
+    assert unreadable(own, name="Attention") is None
+
+
+@pytest.mark.parametrize("elsewhere", ["print(dict(softmax=1))", "import types\ntypes.SimpleNamespace().softmax = 1",
+                                       "class Other:\n    def softmax(self, x):\n        return x"])
+def test_a_name_the_notebook_also_defines_is_its_own_only_on_its_own_objects(elsewhere):
+    """Defining a `softmax` somewhere (a keyword, an attribute, another class's method) does not make
+    `x.softmax(dim)` on an argument the student's: the reader cannot tell, so a person reviews it."""
+    for code in ("def softmax_with_temperature(x, t=1.0):\n    return (x / t).softmax(-1)",
+                 "def softmax_with_temperature(x, t=1.0):\n    return getattr(x / t, 'softmax')(-1)"):
+        found = unreadable(elsewhere, code) or delegates(elsewhere, code)
+        assert found is not None, (elsewhere, code)
 
 
 def test_earlier_components_and_own_attribute_names_are_allowed():
