@@ -47,7 +47,8 @@ SUBJECTS: dict[str, str | None] = {
     # (`Categorical(logits=x).probs`, `logits_to_probs`) and the cross-entropy (exp(-CE) per class).
     "softmax": r"softmax|softmin|logits_to_probs|Categorical|Multinomial|cross_entropy|CrossEntropy",
     "norm": r"(layer|group|rms|instance|batch|local_response)_?norm",
-    "attention": r"attention|attn|sdpa|scaled_dot_product",
+    # `nn.TransformerDecoderLayer` and the like run attention (and the whole block) ready-made.
+    "attention": r"attention|attn|sdpa|scaled_dot_product|transformer",
     "embedding": r"embedding",
     # A hand-written backward pass: autograd's own differentiation is the ready-made answer
     # (`torch.autograd.grad`, `Tensor.backward`, `.grad`, `torch.func.vjp`, `aten._softmax_backward_data`).

@@ -156,6 +156,10 @@ def test_group_norm_rms_norm_and_the_attention_forward_are_their_subjects():
     assert delegates(mha, name="MultiHeadAttention", subject="attention", reference="MultiHeadAttention")
     inherits = "class MultiHeadAttention(nn.MultiheadAttention):\n    pass\n"
     assert delegates(inherits, name="MultiHeadAttention", subject="attention", reference="MultiHeadAttention")
+    block = ("class DecoderBlock(nn.Module):\n    def __init__(self, d, h, f):\n        super().__init__()\n"
+             "        self.layer = nn.TransformerDecoderLayer(d, h, f, batch_first=True)\n"
+             "    def forward(self, x, memory):\n        return self.layer(x, memory)\n")
+    assert delegates(block, name="DecoderBlock", subject="attention", reference="DecoderBlock")
 
 
 def test_a_tensor_method_named_like_the_exercise_is_still_torch_s():
