@@ -186,6 +186,22 @@ def test_a_name_the_notebook_also_defines_is_its_own_only_on_its_own_objects(els
         assert found is not None, (elsewhere, code)
 
 
+@pytest.mark.parametrize("name, subject, code", [
+    ("softmax", "softmax", "from transformer_reference import softmax_with_temperature\n"
+                           "def softmax(x, dim=-1):\n    return softmax_with_temperature(x.movedim(dim, -1), 1.0).movedim(-1, dim)"),
+    ("layer_norm", "norm", "import transformer_reference as tr\n"
+                           "def layer_norm(x, gamma, beta, eps=1e-5):\n    return tr.LayerNorm(x.shape[-1])(x) * gamma + beta"),
+    ("add_and_norm", "norm", "from transformer_reference import ResidualNorm\n"
+                             "def add_and_norm(x, s, gamma, beta):\n    return ResidualNorm(x.shape[-1])(x, s)"),
+    ("sinusoidal_positional_encoding", "none", "from transformer_reference import PositionalEncoding\n"
+                                               "def sinusoidal_positional_encoding(T, d):\n    return PositionalEncoding(d, T).pe[:T]"),
+])
+def test_the_course_s_reference_under_another_name_is_the_reference(name, subject, code):
+    """transformer_reference computes some components twice (a function and a module, a general form):
+    each of its names is the reference of the exercise."""
+    assert delegates(code, name=name, subject=subject, reference=name), code
+
+
 def test_earlier_components_and_own_attribute_names_are_allowed():
     code = ("from transformer_reference import scaled_dot_product_attention\n"
             "class MultiHeadAttention(nn.Module):\n"
