@@ -269,6 +269,7 @@ FORBIDDEN_CALLS: dict[str, list[str]] = {
         "torch.native_layer_norm",
     ],
     "embedding": ["torch.nn.functional.embedding", "torch.nn.Embedding"],
+    "causal": ["torch.nn.Transformer.generate_square_subsequent_mask"],
     "softmax": ["torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax", "torch.Tensor.softmax"],
     "sampling": [],
     # Only the reading (reading.SUBJECTS) refuses these: the checks themselves call `.backward()`.

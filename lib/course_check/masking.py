@@ -96,7 +96,7 @@ def _causal_mistakes(T: int) -> dict:
 @check
 def causal_values(causal_mask):
     """True exactly where key j <= query i, for seq_len 1 to 9."""
-    run = pure(causal_mask, "none", "causal_mask", ("seq_len",))
+    run = pure(causal_mask, "causal", "causal_mask", ("seq_len",))
     for T in (2, 3, 5, 9, 1):
         described = f"causal_mask({T})"
         mask = call(run, described, T, hint="Build a (T, T) boolean tensor, for example torch.tril of a tensor of ones.")
@@ -119,7 +119,7 @@ def causal_values(causal_mask):
 @check
 def causal_shape_dtype(causal_mask):
     """A bool tensor of shape (seq_len, seq_len) for several lengths."""
-    run = pure(causal_mask, "none", "causal_mask", ("seq_len",))
+    run = pure(causal_mask, "causal", "causal_mask", ("seq_len",))
     for T in (1, 4, 7, 16):
         mask = call(run, f"causal_mask({T})", T)
         expect_tensor(mask, f"causal_mask({T})", shape=(T, T), dtype=torch.bool)
@@ -245,7 +245,7 @@ def _combined_mistakes(token_ids: torch.Tensor, pad_id: int) -> dict:
 @contextlib.contextmanager
 def _combined_runner(decoder_self_attention_mask):
     with grade_alone(decoder_self_attention_mask, {"causal_mask": causal_mask_oracle, "padding_mask": padding_mask_oracle}):
-        yield pure(decoder_self_attention_mask, "none", None, ("token_ids",))
+        yield pure(decoder_self_attention_mask, "causal", None, ("token_ids",))
 
 
 @check

@@ -50,6 +50,8 @@ SUBJECTS: dict[str, str | None] = {
     # `nn.TransformerDecoderLayer` and the like run attention (and the whole block) ready-made.
     "attention": r"attention|attn|sdpa|scaled_dot_product|transformer",
     "embedding": r"embedding",
+    # A causal mask ready-made: `nn.Transformer.generate_square_subsequent_mask`, torch.nn.attention.bias.
+    "causal": r"subsequent_mask|causal_(lower|upper)|CausalBias|CausalVariant",
     # A hand-written backward pass: autograd's own differentiation is the ready-made answer
     # (`torch.autograd.grad`, `Tensor.backward`, `.grad`, `torch.func.vjp`, `aten._softmax_backward_data`).
     "backward": r"^(grad|backward|vjp|jvp|vhp|hvp|jacobian|hessian|jacrev|jacfwd)$|(?<!save_for)_backward",

@@ -202,6 +202,13 @@ def test_the_course_s_reference_under_another_name_is_the_reference(name, subjec
     assert delegates(code, name=name, subject=subject, reference=name), code
 
 
+def test_a_ready_made_causal_mask_is_the_causal_subject():
+    made = "def causal_mask(seq_len):\n    return nn.Transformer.generate_square_subsequent_mask(seq_len) == 0"
+    assert delegates(made, name="causal_mask", subject="causal", reference="causal_mask"), made
+    own = "def causal_mask(seq_len):\n    return torch.ones(seq_len, seq_len, dtype=torch.bool).tril()"
+    assert delegates(own, name="causal_mask", subject="causal", reference="causal_mask") is None
+
+
 def test_earlier_components_and_own_attribute_names_are_allowed():
     code = ("from transformer_reference import scaled_dot_product_attention\n"
             "class MultiHeadAttention(nn.Module):\n"
