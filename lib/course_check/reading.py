@@ -107,6 +107,10 @@ MACHINERY = {
     ("inspect", "currentframe"), ("inspect", "stack"), ("inspect", "trace"), ("inspect", "getouterframes"),
     ("inspect", "getinnerframes"), ("builtins", None), ("ipykernel", None), ("traitlets", None),
 }
+MACHINERY_MODULES = {module for module, _ in MACHINERY} | {"sys", "os", "inspect", "importlib"}
+# What `eval("1 + 2")` may contain and still be plain data.
+LITERAL_NODES = (ast.Expression, ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Tuple, ast.List,
+                 ast.Dict, ast.Set, ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.Load)
 MACHINERY_NAMES = {"get_ipython", "InteractiveShell", "interactiveshell", "getipython"}
 FRAME_ATTRS = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "gi_frame", "cr_frame",
                "ag_frame", "f_trace"}
@@ -446,6 +450,9 @@ class Reading:
             what = self._reaches_machinery(node, scope)
             if what:
                 self._everything("machinery", what, self.where(number, node))
+            hidden = self._runs_hidden_code(node, scope)
+            if hidden:
+                self._everything("unreadable", hidden, self.where(number, node))
             self._note_mutation(number, node, scope)
 
     def _note_mutation(self, number: int, node: ast.AST, scope) -> None:
@@ -495,6 +502,11 @@ class Reading:
             return f"`.{node.attr}` (a running frame)"
         if isinstance(node, ast.Name) and node.id in ("get_ipython", "__builtins__") and node.id not in scope:
             return f"`{node.id}`"  # magics were read above; the shell object itself is the machinery
+        if isinstance(node, ast.Attribute) and node.attr == "__subclasses__":
+            return "`.__subclasses__()` (every class in the kernel, the grader's own included)"
+        looked_up = self._namespace_of(node, scope)  # `vars(sys)`, `sys.__dict__`, `getattr(sys, name)`
+        if looked_up and looked_up.split(".")[0] in MACHINERY_MODULES:
+            return f"the namespace of `{looked_up}`, looked up by computed name"
         paths = []
         if isinstance(node, (ast.Attribute, ast.Name)) and isinstance(getattr(node, "ctx", None), ast.Load):
             if not isinstance(self._parents.get(id(node)), ast.Attribute):  # the longest chain only
@@ -509,6 +521,30 @@ class Reading:
             if _machinery_path(path):
                 return f"`{path}`"
         return None
+
+    def _namespace_of(self, node: ast.AST, scope) -> str | None:
+        """The module whose namespace `node` looks into by computed name: `vars(M)`, `M.__dict__`,
+        `getattr(M, name)` with a name that is not a constant."""
+        if isinstance(node, ast.Attribute) and node.attr == "__dict__":
+            return self._dotted(node.value, scope)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in scope and node.args:
+            if node.func.id == "vars" or (node.func.id == "getattr" and len(node.args) > 1 and _constant(node.args[1]) is None):
+                return self._dotted(node.args[0], scope)
+        return None
+
+    def _runs_hidden_code(self, node: ast.AST, scope) -> str | None:
+        """`exec(...)`, `eval(...)`, `compile(...)` of anything but a literal: code the text does not show
+        (it may bind any name, start anything), wherever in the notebook it is."""
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval", "compile")):
+            return None
+        if node.func.id in scope or node.func.id in self.bindings:
+            return None  # the notebook's own function of that name
+        source = _constant(node.args[0]) if node.args else None
+        try:
+            literal = source is not None and all(isinstance(n, LITERAL_NODES) for n in ast.walk(ast.parse(source, mode="eval")))
+        except SyntaxError:
+            literal = False
+        return None if literal else f"`{node.func.id}()` runs code the notebook's text does not show"
 
     # -- resolving names ------------------------------------------------------------------------
     def _dotted(self, node: ast.AST, scope: set[str] | dict = frozenset()) -> str | None:

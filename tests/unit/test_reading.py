@@ -76,6 +76,7 @@ HONEST = [
     "import multiprocessing\nprint(os.cpu_count()) if False else None",
     "%%capture out\nprint('quiet')",
     "from course_check import check\ncheck('07_output')",
+    "print(eval('1 + 2 * 3'))",
 ]
 
 
@@ -262,6 +263,15 @@ UNREADABLE = [
     "def f():\n    import sys as s\n    return s._getframe().f_back\n" + OWN_SOFTMAX,
     "import builtins\nbuiltins.isinstance = lambda *a: True\n" + OWN_SOFTMAX,
     "import signal\nsignal.setitimer(signal.ITIMER_REAL, 0.1)\n" + OWN_SOFTMAX,
+    # code the text does not show, run outside any exercise; the namespaces of the machinery's modules
+    OWN_SOFTMAX + "exec('softmax_with_' + 'temperature = torch.softmax')",
+    OWN_SOFTMAX + "exec('import threading; threading.Thread(target=print).start()')",
+    OWN_SOFTMAX + "x = eval(\"__import__('sys').modules\")",
+    "import sys\nm = sys.__dict__['mod' + 'ules']\n" + OWN_SOFTMAX,
+    "import sys\nm = vars(sys)['modules']\n" + OWN_SOFTMAX,
+    "import threading\nvars(threading)['Thr' + 'ead'](target=print).start()\n" + OWN_SOFTMAX,
+    "import sys\nname = 'modules'\nm = getattr(sys, name)\n" + OWN_SOFTMAX,
+    "agents = [c for c in object.__subclasses__() if 'Agent' in c.__name__]\n" + OWN_SOFTMAX,
 ]
 
 
