@@ -75,7 +75,7 @@ REVIEW = "Needs your instructor's review:"  # how a flagged verdict starts (repo
 DYNAMIC_BUILTINS = {"eval", "exec", "compile", "globals", "locals", "breakpoint"}
 OPAQUE_ATTRS = {"__dict__", "__defaults__", "__kwdefaults__", "__globals__", "__closure__", "__code__",
                 "__wrapped__", "__self__", "__func__", "__builtins__", "__getattribute__", "__mro__",
-                "__bases__", "__subclasses__", "__reduce__", "__reduce_ex__", "__setattr__", "__import__",
+                "__bases__", "__subclasses__", "__reduce__", "__reduce_ex__", "__setattr__", "__import__", "__getattr__",
                 "getclosurevars"}
 OPAQUE_MODULES = {"runpy", "importlib", "imp", "pkgutil", "zipimport", "code", "codeop", "marshal"}
 # What an object says about itself, which the grader reads (a module's structure, a class's bases):
@@ -710,6 +710,11 @@ class Reading:
                     if path:
                         path_refused(path, where)
                         continue
+                    called = self._dotted(sub.func, scope) or ""
+                    by_name = [text for text in map(_constant, [*sub.args, *(k.value for k in sub.keywords)])
+                               if text and pattern.search(text)]
+                    if called.split(".")[0] == "torch" and by_name:  # torch._C._jit_get_operation("aten::_softmax")
+                        note("delegation", f"`{called}({by_name[0]!r})`: the operation looked up by name", where)
                     func = sub.func
                     if isinstance(func, ast.Name) and func.id not in scope and func.id in ("getattr", "delattr", "setattr"):
                         text = _constant(sub.args[1]) if len(sub.args) > 1 else None

@@ -117,6 +117,7 @@ DELEGATIONS = [
     "def softmax_with_temperature(x, t=1.0):\n    return torch._softmax(x / t, -1, False)",
     "def softmax_with_temperature(x, t=1.0):\n    return torch._C._VariableFunctions.softmax(x / t, -1)",
     "def softmax_with_temperature(x, t=1.0):\n    return torch.ops.aten._softmax.default(x / t, -1, False)",
+    "def softmax_with_temperature(x, t=1.0):\n    return torch._C._jit_get_operation('aten::_softmax')[0](x / t, -1, False)",
     "def softmax_with_temperature(x, t=1.0):\n    return torch._C._nn.log_softmax(x / t, -1).exp()",
     # equivalent ready-made operations
     "def softmax_with_temperature(x, t=1.0):\n    return F.softmin(-x / t, dim=-1)",
@@ -246,6 +247,7 @@ UNREADABLE = [
     "    def forward(self, x):\n        return getattr(self.lib, ''.join(['soft', 'max']))(x, -1)\n"
     "def softmax_with_temperature(x, t=1.0):\n    return S()(x / t)",
     "def softmax_with_temperature(x, t=1.0):\n    return F.__dict__['soft' 'max'](x / t, -1)",
+    "def softmax_with_temperature(x, t=1.0):\n    return torch.ops.aten.__getattr__('_soft' + 'max')(x / t, -1, False)",
     "import runpy\nns = runpy.run_path('x.py')\ndef softmax_with_temperature(x, t=1.0):\n    return ns['f'](x, t)",
     "def softmax_with_temperature(x, t=1.0):\n    return eval('torch.' + 'softmax')(x / t, -1)",
     "def softmax_with_temperature(x, t=1.0):\n    return globals()['helper'](x / t)",
