@@ -120,12 +120,15 @@ AGENT_MARK = "_transformer_course"  # the kernel agent's module name starts so (
 CODE_MAGICS = {"time", "timeit", "capture", "prun"}
 # These run no Python of the notebook's namespace (or only show things).
 QUIET_MAGICS = {"matplotlib", "config", "env", "cd", "pwd", "ls", "who", "whos", "who_ls", "history", "precision",
-                "xmode", "pinfo", "pinfo2", "pdoc", "psource", "pdef", "autoreload", "load_ext", "reload_ext",
+                "xmode", "pinfo", "pinfo2", "pdoc", "psource", "pdef", "autoreload",
                 "pip", "conda", "html", "markdown", "latex", "javascript", "js", "svg", "writefile", "bash", "sh",
                 "system", "sx", "magic", "lsmagic", "page", "reset_selective", "colors", "doctest_mode",
                 "notebook", "bookmark", "dhist", "dirs", "popd", "pushd", "alias", "unalias", "automagic",
-                "autocall", "pprint", "quickref", "tb", "debug", "pdb", "save", "store", "killbgscripts",
-                "aimport"}
+                "autocall", "pprint", "quickref", "tb", "debug", "pdb", "save", "store", "killbgscripts"}
+# Magics that load an extension (`load_ipython_extension(shell)` runs): fine for an installed one
+# (`%load_ext autoreload`), code out of the text's sight for one the notebook wrote itself. `%aimport`
+# imports without a visible binding: an unknown magic, so unreadable.
+EXTENSION_MAGICS = {"load_ext", "reload_ext"}
 SYSTEM_CALLS = {"system", "getoutput"}  # `!ls`, `x = !ls`: a shell, which cannot touch the namespace
 
 
@@ -331,6 +334,13 @@ class Reading:
                 body.append(stmt)
                 continue
             kind, name, text = magic
+            if name in EXTENSION_MAGICS and kind == "line":  # an extension gets the shell itself
+                unknown = [m for m in text.split() if not m.startswith("-") and m not in ("autoreload", "storemagic")
+                           and not _installed(m)]  # those two are IPython's own (IPython.extensions)
+                if unknown:
+                    self._everything("unreadable", f"`%{name} {unknown[0]}` loads code the notebook's text does not show",
+                                     self.where(number, stmt))
+                continue
             if kind == "system" or name in QUIET_MAGICS:
                 continue
             if name in CODE_MAGICS and depth < 3:

@@ -266,6 +266,8 @@ UNREADABLE = [
     "import builtins\nbuiltins.isinstance = lambda *a: True\n" + OWN_SOFTMAX,
     "import signal\nsignal.setitimer(signal.ITIMER_REAL, 0.1)\n" + OWN_SOFTMAX,
     # code the text does not show, run outside any exercise; the namespaces of the machinery's modules
+    "%load_ext myext\n" + OWN_SOFTMAX,
+    "%aimport mysoft\ndef softmax_with_temperature(x, t=1.0):\n    return mysoft.f(x / t)",
     OWN_SOFTMAX + "exec('softmax_with_' + 'temperature = torch.softmax')",
     OWN_SOFTMAX + "exec('import threading; threading.Thread(target=print).start()')",
     OWN_SOFTMAX + "x = eval(\"__import__('sys').modules\")",
