@@ -35,7 +35,9 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import importlib.machinery
 import importlib.util
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -180,14 +182,18 @@ def _transformer():
 
 @functools.lru_cache(maxsize=512)
 def _installed(module: str) -> bool:
-    """Whether `module`'s top package is installed where the reading runs (the grader's environment)."""
+    """Whether `module`'s top package is installed where the reading runs (the grader's environment):
+    a built-in module or one on the path, not counting the working folder, where a notebook can write
+    a module of its own (`%%writefile grader.py`) that the kernel would import."""
     top = module.split(".")[0]
     if not top or top == "__main__":
         return False
-    if top in sys.builtin_module_names or top in sys.modules:
+    if top in sys.builtin_module_names:
         return True
+    here = os.path.realpath(os.getcwd())
+    path = [p for p in sys.path if p and os.path.realpath(p) != here]
     try:
-        return importlib.util.find_spec(top) is not None
+        return importlib.machinery.PathFinder.find_spec(top, path) is not None
     except (ImportError, ValueError):
         return False
 
@@ -269,6 +275,7 @@ class Reading:
         self.bindings: dict[str, list[_Binding]] = {}
         self.aliases: dict[str, str] = {}  # a top-level name -> the dotted library path it stands for
         self.star_imports: list[str] = []
+        self.written_modules: set[str] = set()  # `%%writefile helpers.py`: modules the notebook writes itself
         self.mutated: dict[str, str] = {}  # a top-level name -> where the notebook changes it
         self.defined_attrs: set[str] = set()  # attribute and method names the notebook itself defines
         self.everything: Finding | None = None  # what makes every exercise unreadable
@@ -295,6 +302,7 @@ class Reading:
             self.bindings.setdefault(name, []).extend(bindings)
         self.aliases.update(part.aliases)
         self.star_imports += part.star_imports
+        self.written_modules |= part.written_modules
         for name, where in part.mutated.items():
             self.mutated.setdefault(name, where)
         self.defined_attrs |= part.defined_attrs
@@ -334,6 +342,11 @@ class Reading:
                 body.append(stmt)
                 continue
             kind, name, text = magic
+            if name in ("writefile", "file") and kind == "cell":  # a module of the notebook's own
+                target = [w for w in text.partition("\n")[0].split() if not w.startswith("-")]
+                if target and target[0].endswith(".py"):
+                    self.written_modules.add(os.path.basename(target[0])[:-3])
+                continue
             if name in EXTENSION_MAGICS and kind == "line":  # an extension gets the shell itself
                 unknown = [m for m in text.split() if not m.startswith("-") and m not in ("autoreload", "storemagic")
                            and not _installed(m)]  # those two are IPython's own (IPython.extensions)
@@ -651,7 +664,7 @@ class Reading:
                 note("delegation", path, where)
             elif parts[0] in OPAQUE_MODULES:
                 note("unreadable", f"`{path}` loads or runs code at run time", where)
-            elif not _installed(parts[0]):
+            elif not _installed(parts[0]) or parts[0] in self.written_modules:
                 note("unreadable", f"the module `{parts[0]}` is not one the grader can read (is it written by the "
                                    "notebook, or missing?)", where)
 

@@ -267,6 +267,8 @@ UNREADABLE = [
     "import signal\nsignal.setitimer(signal.ITIMER_REAL, 0.1)\n" + OWN_SOFTMAX,
     # code the text does not show, run outside any exercise; the namespaces of the machinery's modules
     "%load_ext myext\n" + OWN_SOFTMAX,
+    # a module the notebook writes itself, even under the name of one the grader has
+    "%%writefile grader.py\nimport torch\ndef f(x, t):\n    return torch.softmax(x / t, -1)\n",
     "%aimport mysoft\ndef softmax_with_temperature(x, t=1.0):\n    return mysoft.f(x / t)",
     OWN_SOFTMAX + "exec('softmax_with_' + 'temperature = torch.softmax')",
     OWN_SOFTMAX + "exec('import threading; threading.Thread(target=print).start()')",
@@ -283,7 +285,8 @@ UNREADABLE = [
 def test_what_the_reader_cannot_follow_is_unreadable(code):
     cells = [code] if NAME in code else [OWN_SOFTMAX, code]
     if "writefile" in code:
-        cells = [code, "from mysoft import f as softmax_with_temperature"]
+        module = re.search(r"writefile (\w+)\.py", code).group(1)
+        cells = [code, f"import {module}\ndef softmax_with_temperature(x, t=1.0):\n    return {module}.f(x, t)"]
     finding = unreadable(*cells)
     assert finding is not None, code
     assert reading.REVIEW in finding.message(NAME)
