@@ -79,7 +79,9 @@ OPAQUE_ATTRS = {"__dict__", "__defaults__", "__kwdefaults__", "__globals__", "__
                 "__wrapped__", "__self__", "__func__", "__builtins__", "__getattribute__", "__mro__",
                 "__bases__", "__subclasses__", "__reduce__", "__reduce_ex__", "__setattr__", "__import__", "__getattr__",
                 "getclosurevars"}
-OPAQUE_MODULES = {"runpy", "importlib", "imp", "pkgutil", "zipimport", "code", "codeop", "marshal"}
+# pickle: `pickle.loads(b"...")` rebuilds any object, torch.softmax included, from bytes the reader cannot read.
+OPAQUE_MODULES = {"runpy", "importlib", "imp", "pkgutil", "zipimport", "code", "codeop", "marshal", "pickle", "_pickle",
+                  "shelve"}
 # What an object says about itself, which the grader reads (a module's structure, a class's bases):
 # an exercise's class that redefines any of these is read by a person.
 SELF_REPORTING = {"__class__", "mro", "__instancecheck__", "__subclasscheck__", "__getattribute__", "__getattr__",

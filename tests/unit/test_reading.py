@@ -249,6 +249,8 @@ UNREADABLE = [
     "def softmax_with_temperature(x, t=1.0):\n    return F.__dict__['soft' 'max'](x / t, -1)",
     "def softmax_with_temperature(x, t=1.0):\n    return torch.ops.aten.__getattr__('_soft' + 'max')(x / t, -1, False)",
     "import runpy\nns = runpy.run_path('x.py')\ndef softmax_with_temperature(x, t=1.0):\n    return ns['f'](x, t)",
+    "import pickle\nsm = pickle.loads(b'\\x80\\x04\\x95\\x19\\x00ctorch\\nsoftmax\\n.')\n"
+    "def softmax_with_temperature(x, t=1.0):\n    return sm(x / t, -1)",
     "def softmax_with_temperature(x, t=1.0):\n    return eval('torch.' + 'softmax')(x / t, -1)",
     "def softmax_with_temperature(x, t=1.0):\n    return globals()['helper'](x / t)",
     "globals()['softmax_with_temperature'] = torch.softmax",
