@@ -82,6 +82,7 @@ OPAQUE_ATTRS = {"__dict__", "__defaults__", "__kwdefaults__", "__globals__", "__
 # pickle: `pickle.loads(b"...")` rebuilds any object, torch.softmax included, from bytes the reader cannot read.
 OPAQUE_MODULES = {"runpy", "importlib", "imp", "pkgutil", "zipimport", "code", "codeop", "marshal", "pickle", "_pickle",
                   "shelve"}
+UNPICKLERS = {"torch.load", "torch.serialization.load", "numpy.load", "torch.package.PackageImporter"}
 # What an object says about itself, which the grader reads (a module's structure, a class's bases):
 # an exercise's class that redefines any of these is read by a person.
 SELF_REPORTING = {"__class__", "mro", "__instancecheck__", "__subclasscheck__", "__getattribute__", "__getattr__",
@@ -664,7 +665,7 @@ class Reading:
                     note("delegation", f"the course's reference {path}", where)
             elif path in forbidden or any(pattern.search(p) for p in parts[1:]):
                 note("delegation", path, where)
-            elif parts[0] in OPAQUE_MODULES:
+            elif parts[0] in OPAQUE_MODULES or path in UNPICKLERS:
                 note("unreadable", f"`{path}` loads or runs code at run time", where)
             elif not _installed(parts[0]) or parts[0] in self.written_modules:
                 note("unreadable", f"the module `{parts[0]}` is not one the grader can read (is it written by the "

@@ -251,6 +251,8 @@ UNREADABLE = [
     "import runpy\nns = runpy.run_path('x.py')\ndef softmax_with_temperature(x, t=1.0):\n    return ns['f'](x, t)",
     "import pickle\nsm = pickle.loads(b'\\x80\\x04\\x95\\x19\\x00ctorch\\nsoftmax\\n.')\n"
     "def softmax_with_temperature(x, t=1.0):\n    return sm(x / t, -1)",
+    "import io\nsm = torch.load(io.BytesIO(b'...'), weights_only=False)\n"
+    "def softmax_with_temperature(x, t=1.0):\n    return sm(x / t, -1)",
     "def softmax_with_temperature(x, t=1.0):\n    return eval('torch.' + 'softmax')(x / t, -1)",
     "def softmax_with_temperature(x, t=1.0):\n    return globals()['helper'](x / t)",
     "globals()['softmax_with_temperature'] = torch.softmax",
