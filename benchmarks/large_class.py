@@ -3,6 +3,7 @@ grade; the gradebook's merge and `report` measured on a class of thousands.
 
     .venv/bin/python benchmarks/large_class.py [--students 10] [--assignments A ...] [--workers 2]
                                                [--class-sizes 100 250 500 1000 2000] [--keep DIR]
+                                               [--reuse DIR]
 
 Grading every notebook of a class of 2,000 (16,000 notebooks, 2-4 s each per worker) would take
 days on two cores, so the run has two parts:
@@ -26,7 +27,9 @@ days on two cores, so the run has two parts:
    gradebook before the run plus the one graded submission; only the student id is rewritten),
    with the submission's files staged in submitted/ and autograded/ as a run leaves them. Prints
    the time per merged submission in each step of class size (flat = the total grows linearly),
-   then times `python -m grader report` on the largest gradebook.
+   then times `python -m grader report` on the smallest and the largest gradebook.
+   `--reuse DIR` runs part 2 alone, from the graded submissions of an earlier run kept with
+   `--keep DIR` (its `graded/` workspace), and skips part 3, which needs part 1's figures.
 
 The machine's load changes during a run and other processes share its cores: the load average is
 printed with every figure. It is a script, not a test.
@@ -294,7 +297,9 @@ def print_step(steps: list[Step], workspace: Workspace) -> None:
     before = steps[-2].students if len(steps) > 1 else 0
     ms = sorted(1000 * s for s in step.seconds)
     total = sum(sum(s.seconds) for s in steps)
-    sizes = ", ".join(f"{name} {(workspace.root / name).stat().st_size / MiB:.1f} MiB"
+    # The Recorder writes submissions.json and reviews.json whole after the run's last outcome;
+    # until then, its changes are in their journals.
+    sizes = ", ".join(f"{name} {sum(p.stat().st_size for p in workspace.root.glob(name + '*')) / MiB:.1f} MiB"
                       for name in ("gradebook.db", "submissions.json", "reviews.json"))
     print(f"   {before + 1:>5}-{step.students:<5} {statistics.mean(ms):9.1f} {statistics.median(ms):9.1f} "
           f"{ms[int(0.9 * (len(ms) - 1))]:9.1f} {total:10.1f}   {load()}; {sizes}", flush=True)
@@ -343,6 +348,8 @@ def main() -> None:
     parser.add_argument("--plan-cores", type=int, nargs="+", default=[2, 16, 64],
                         help="numbers of cores part 3 plans the largest class for")
     parser.add_argument("--keep", type=Path, help="keep the work folder here instead of a temporary one")
+    parser.add_argument("--reuse", type=Path, metavar="DIR",
+                        help="skip part 1 (and 3): merge the graded submissions of an earlier run kept with --keep DIR")
     args = parser.parse_args()
     assignments = args.assignments or find_assignments(SOLUTIONS_DIR)
     work = Path(tempfile.mkdtemp(prefix="large-class-")) if args.keep is None else args.keep
@@ -350,7 +357,13 @@ def main() -> None:
     print(f"{processor_name()}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
           f"{time.strftime('%Y-%m-%d %H:%M %Z')}")
     try:
-        graded, seconds, per_worker = grade_class(work, assignments, args.students, args.workers, args.timeout, args.poll)
+        if args.reuse is None:
+            graded, seconds, per_worker = grade_class(work, assignments, args.students, args.workers, args.timeout,
+                                                      args.poll)
+        else:
+            graded = Workspace.at(args.reuse / "graded")
+            assignments = sorted({a for _, a in gradebook.graded_submissions(graded.db_url)})
+            print(f"1. skipped: the graded submissions of {graded.root} ({load()})")
         sizes = sorted(args.class_sizes)
         print(f"\n2. merging part 1's graded submissions under new ids into one gradebook, up to {sizes[-1]} students "
               f"x {len(assignments)} assignments (grader.autograde.Recorder, per submission)")
@@ -361,6 +374,8 @@ def main() -> None:
               f"({'flat: the total grows linearly' if last / first < 1.3 else 'it grows with the class'})")
         for size, wall in sorted(reports.items()):
             print(f"   python -m grader report on {size} students: {wall:.1f} s; {load()}")
+        if args.reuse is not None:
+            return
         print_plan(sizes[-1], len(assignments), seconds, per_worker, steps, reports[sizes[-1]], args.plan_cores)
     finally:
         if args.keep is None:

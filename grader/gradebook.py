@@ -8,13 +8,22 @@ writes its own copy and the orchestrating process, the only writer of the real g
 The merge is schema-generic: for each row nbgrader keeps about a submission (the submission,
 its notebooks, their grades and comments) it copies every column of that table except keys, so
 a column a future nbgrader adds is carried too (tests/unit/test_gradebook.py fails otherwise).
+
+What is read for the whole class (`all_grades`, `manual_grades`, `graded_submissions`) is read in
+a few queries whatever the size of the class, not through each submission's relations (several
+queries per submission: `python -m grader report` ran over 14 minutes at 2,000 students), and
+a merge finds its rows through indexes (`GRADEBOOK_INDEXES`), so neither costs more per
+submission in a larger class (tests/unit/test_gradebook_scale.py).
 """
 
 from __future__ import annotations
 
+import copy
+import fcntl
 import functools
 import hashlib
 import json
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -25,7 +34,8 @@ from pathlib import Path
 import nbformat
 import nbgrader.api
 import sqlalchemy
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import (Assignment, BaseCell, Grade, Gradebook, MissingEntry, Notebook, SubmittedAssignment,
+                          SubmittedNotebook)
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.pool import NullPool
 
@@ -116,27 +126,47 @@ def submission_score(db_url: str, assignment: str, student: str) -> tuple[float,
 def graded_submissions(db_url: str) -> list[tuple[str, str]]:
     """(student_id, assignment) of every submission in the gradebook, sorted."""
     with open_gradebook(db_url) as gb:
-        return sorted(
-            (submission.student.id, assignment.name)
-            for assignment in gb.assignments
-            for submission in assignment.submissions
-        )
+        rows = gb.db.execute(sqlalchemy.select(SubmittedAssignment.student_id, Assignment.name)
+                             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id))
+        return sorted((student, assignment) for student, assignment in rows)
+
+
+def _every_grade(*columns, where=None) -> sqlalchemy.Select:
+    """One row per grade of every submission: (student_id, assignment, notebook, grade_id, *columns),
+    sorted by those four; `where` keeps only some grades."""
+    query = (sqlalchemy.select(SubmittedAssignment.student_id, Assignment.name, Notebook.name, BaseCell.name, *columns)
+             .select_from(Grade)
+             .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+             .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+             .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+             .join(BaseCell, Grade.cell_id == BaseCell.id))
+    if where is not None:
+        query = query.where(where)
+    return query.order_by(SubmittedAssignment.student_id, Assignment.name, Notebook.name, BaseCell.name)
 
 
 def all_grades(db_url: str) -> tuple[list[SubmissionGrade], list[CellGrade]]:
-    """Every submission's score and every graded cell's score, in the gradebook's order."""
-    submissions, cells = [], []
+    """Every submission's score and every graded cell's score, sorted by student, assignment (and
+    notebook and grade id). The scores are nbgrader's own expressions (`Grade.score`,
+    `Grade.max_score`, `Assignment.max_score`; a submission's score is the sum of its grades', as
+    in `SubmittedAssignment.score`), read for all submissions at once (module docstring)."""
     with open_gradebook(db_url) as gb:
-        for assignment in gb.assignments:
-            for submission in assignment.submissions:
-                student = submission.student.id
-                submissions.append(
-                    SubmissionGrade(student, assignment.name, float(submission.score), float(submission.max_score))
-                )
-                for notebook in submission.notebooks:
-                    for grade in notebook.grades:
-                        cells.append(CellGrade(student, assignment.name, notebook.name, grade.name,
-                                               float(grade.score), float(grade.max_score)))
+        run = gb.db.execute
+        max_scores = dict(run(sqlalchemy.select(Assignment.id, Assignment.max_score)).all())
+        scores = dict(run(sqlalchemy.select(SubmittedNotebook.assignment_id,
+                                            sqlalchemy.func.coalesce(sqlalchemy.func.sum(Grade.score), 0.0))
+                          .join(Grade, Grade.notebook_id == SubmittedNotebook.id)
+                          .group_by(SubmittedNotebook.assignment_id)).all())
+        submissions = [SubmissionGrade(student, name, float(scores.get(sid, 0.0)), float(max_scores[aid]))
+                       for sid, student, name, aid in run(
+                           sqlalchemy.select(SubmittedAssignment.id, SubmittedAssignment.student_id, Assignment.name,
+                                             Assignment.id)
+                           .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                           .order_by(SubmittedAssignment.student_id, Assignment.name))]
+        cells = [CellGrade(student, assignment, notebook, grade_id, float(score), float(max_score))
+                 for student, assignment, notebook, grade_id, score, max_score
+                 in run(_every_grade(Grade.score, Grade.max_score))]
     return submissions, cells
 
 
@@ -163,14 +193,37 @@ def data_columns(row) -> list[str]:
     return names
 
 
+# nbgrader's tables point to their parent row (a grade to its submitted notebook, ...) but SQLite
+# indexes only primary keys and unique constraints, none of which starts with these columns: every
+# "the grades of this notebook" nbgrader asks (its relations, `SubmittedAssignment.score`, removing
+# a submission) read the whole table, so a merge cost more the larger the class (182,000 grade
+# rows at 2,000 students). The indexes change no data; nbgrader and formgrader use them as they are.
+GRADEBOOK_INDEXES = {
+    "ix_grader_grade_notebook_id": "grade (notebook_id)",
+    "ix_grader_comment_notebook_id": "comment (notebook_id)",
+    "ix_grader_submitted_notebook_assignment_id": "submitted_notebook (assignment_id)",
+    "ix_grader_submitted_assignment_student_id": "submitted_assignment (student_id)",
+}
+
+
+def add_indexes(gb: Gradebook) -> None:
+    """Create `GRADEBOOK_INDEXES` in a SQLite gradebook that lacks them (the first merge into it)."""
+    if gb.engine.dialect.name == "sqlite":
+        for name, columns in GRADEBOOK_INDEXES.items():
+            gb.db.execute(sqlalchemy.text(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}"))
+
+
 def _copy_data(source, target) -> None:
     for name in data_columns(source):
         setattr(target, name, getattr(source, name))
 
 
-def merge_submission(source_url: str, target_url: str, assignment: str, student: str) -> None:
-    """Copy one graded submission from a task's gradebook into the main gradebook (module docstring)."""
+def merge_submission(source_url: str, target_url: str, assignment: str, student: str,
+                     reviews: JsonRecords | None = None) -> None:
+    """Copy one graded submission from a task's gradebook into the main gradebook (module docstring),
+    then keep or drop the manual grades it had (`after_regrade`; `reviews`: its workspace's reviews.json)."""
     with open_gradebook(source_url) as source, open_gradebook(target_url) as target:
+        add_indexes(target)
         graded = source.find_submission(assignment, student)
         target.update_or_create_student(student)
         previous: dict[tuple[str, str], float] = {}  # the instructor's manual scores, see review.after_regrade
@@ -194,7 +247,7 @@ def merge_submission(source_url: str, target_url: str, assignment: str, student:
                 for row in rows:
                     _copy_data(row, named[row.name])
         target.db.commit()
-    after_regrade(target_url, assignment, student, previous)
+    after_regrade(target_url, assignment, student, previous, reviews)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,24 +274,22 @@ class TestGrade:
         return self.auto_score or 0.0
 
 
-def _test_grade(student: str, assignment: str, notebook: str, grade) -> TestGrade:
-    return TestGrade(student, assignment, notebook, grade.name,
-                     None if grade.auto_score is None else float(grade.auto_score),
-                     None if grade.manual_score is None else float(grade.manual_score),
-                     float(grade.max_score), bool(grade.needs_manual_grade))
+def _test_grade(student: str, assignment: str, notebook: str, grade_id: str, auto_score: float | None,
+                manual_score: float | None, max_score: float, needs_manual_grade: bool) -> TestGrade:
+    return TestGrade(student, assignment, notebook, grade_id,
+                     None if auto_score is None else float(auto_score),
+                     None if manual_score is None else float(manual_score),
+                     float(max_score), bool(needs_manual_grade))
 
 
 def manual_grades(db_url: str) -> list[TestGrade]:
-    """Every test cell that needs a manual grade or has one, in the gradebook's order."""
-    found = []
+    """Every test cell that needs a manual grade or has one, sorted by student, assignment, notebook
+    and grade id; read in one query (module docstring)."""
     with open_gradebook(db_url) as gb:
-        for assignment in gb.assignments:
-            for submission in assignment.submissions:
-                for notebook in submission.notebooks:
-                    for grade in notebook.grades:
-                        if grade.needs_manual_grade or grade.manual_score is not None:
-                            found.append(_test_grade(submission.student.id, assignment.name, notebook.name, grade))
-    return found
+        wanted = Grade.needs_manual_grade | Grade.manual_score.is_not(None)
+        rows = gb.db.execute(_every_grade(Grade.auto_score, Grade.manual_score, Grade.max_score,
+                                          Grade.needs_manual_grade, where=wanted))
+        return [_test_grade(*row) for row in rows]
 
 
 def submission_tests(db_url: str, assignment: str, student: str) -> list[TestGrade]:
@@ -248,7 +299,8 @@ def submission_tests(db_url: str, assignment: str, student: str) -> list[TestGra
             submission = gb.find_submission(assignment, student)
         except MissingEntry:
             raise GraderError(f"no graded submission of {assignment} by {student} in the gradebook") from None
-        return [_test_grade(student, assignment, nb.name, g) for nb in submission.notebooks for g in nb.grades]
+        return [_test_grade(student, assignment, nb.name, g.name, g.auto_score, g.manual_score, g.max_score,
+                            g.needs_manual_grade) for nb in submission.notebooks for g in nb.grades]
 
 
 def set_manual_score(db_url: str, assignment: str, student: str, notebook: str, grade_id: str,
@@ -282,6 +334,119 @@ def manual_state(db_url: str, assignment: str, student: str) -> dict[tuple[str, 
                 for nb in submission.notebooks for g in nb.grades}
 
 
+# ---------------------------------------------------------------------------------------------
+# The workspace's JSON files next to the gradebook: submissions.json and reviews.json
+# ---------------------------------------------------------------------------------------------
+class JsonRecords:
+    """A JSON object of records by key (\"student/assignment\") kept in one workspace file
+    (submissions.json, reviews.json), changed a record at a time in a time that does not grow with
+    the class.
+
+    Rewriting the whole file for every graded submission made each merge cost time in proportion to
+    the class (two files of 1.5 MB per merge at 2,000 students x 8 assignments). So `put` appends
+    the change as one line, `[key, record]` (record null: the key is removed), to `<file>.journal`,
+    and `write` puts the whole object into the file (through a temporary file and a rename, so the
+    file is always whole) and removes the journal: a command writes the file when it is done, and
+    a journal that a crash left behind is replayed by the next `read`. A line a crash cut short is
+    skipped: that one change is lost, as a change was when a crash came before the file's rewrite.
+    Every read and change holds an exclusive lock on `<file>.lock`, so two commands (autograde and
+    review) never lose each other's lines.
+
+    `get` answers from a copy in memory, which it reads again whenever the file or the journal is
+    not as this object last left them (another process changed them): it is never stale.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.journal = self.path.with_name(self.path.name + ".journal")
+        self.lock = self.path.with_name(self.path.name + ".lock")
+        self._records: dict | None = None
+        self._seen: tuple | None = None  # _files() when _records was last in step with them
+
+    def read(self) -> dict:
+        """Every record: the file with the journal replayed ({} if neither exists)."""
+        with self._locked():
+            return self._read()
+
+    def get(self, key: str):
+        """The record of `key` (a copy, for the caller to change), or None."""
+        with self._locked():
+            return copy.deepcopy(self._current().get(key))
+
+    def put(self, key: str, record) -> None:
+        """Set the record of `key` (None removes it): one line appended to the journal."""
+        line = json.dumps([key, record], sort_keys=True).encode() + b"\n"
+        with self._locked():
+            records = self._current()
+            with open(self.journal, "a+b") as out:
+                end = out.seek(0, os.SEEK_END)
+                if end and (out.seek(end - 1), out.read(1))[1] != b"\n":
+                    line = b"\n" + line  # after a line a crash cut short, not glued to it
+                out.write(line)
+            _apply(records, key, copy.deepcopy(record))
+            self._seen = self._files()
+
+    def write(self, records: dict | None = None) -> None:
+        """Put `records` (default: what the file and its journal hold) into the file; remove the journal."""
+        with self._locked():
+            records = self._read() if records is None else copy.deepcopy(records)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+            tmp.replace(self.path)
+            self.journal.unlink(missing_ok=True)
+            self._records, self._seen = records, self._files()
+
+    def _current(self) -> dict:
+        if self._records is None or self._seen != self._files():
+            self._records, self._seen = self._read(), self._files()
+        return self._records
+
+    def _read(self) -> dict:
+        try:
+            records = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            records = {}
+        except json.JSONDecodeError as error:
+            raise GraderError(f"{self.path}: not readable JSON ({error}); restore it or remove it") from None
+        try:
+            lines = self.journal.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            try:
+                key, record = json.loads(line)
+            except ValueError:
+                continue  # cut short by a crash (class docstring)
+            _apply(records, key, record)
+        return records
+
+    def _files(self) -> tuple:
+        """What tells whether the file or the journal changed: a rename gives a new inode, an append a new size."""
+        states = []
+        for path in (self.path, self.journal):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                states.append(None)
+                continue
+            states.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        return tuple(states)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.lock, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+
+def _apply(records: dict, key: str, record) -> None:
+    if record is None:
+        records.pop(key, None)
+    else:
+        records[key] = record
+
+
+
 # The review state kept next to the gradebook (grader/review.py has the queue and the decisions).
 REVIEW_PREFIX = "Needs your instructor's review:"  # how a flagged test cell's error starts (lib/course_check/reading.py)
 REVIEWS_FILE = "reviews.json"
@@ -307,20 +472,10 @@ def staged_digest(root: Path, student: str, assignment: str) -> str | None:
     return h.hexdigest()
 
 
-def load_reviews(root: Path) -> dict:
-    try:
-        return json.loads((root / REVIEWS_FILE).read_text())
-    except FileNotFoundError:
-        return {}
-    except json.JSONDecodeError as error:
-        raise GraderError(f"{root / REVIEWS_FILE}: not readable JSON ({error}); restore it or remove it") from None
-
-
-def save_reviews(root: Path, reviews: dict) -> None:
-    path = root / REVIEWS_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(reviews, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
+def review_records(root: Path) -> JsonRecords:
+    """The workspace's reviews.json: per "student/assignment", the digest of the files last graded
+    ("graded") and the instructor's decisions ("decisions", "superseded"; grader/review.py)."""
+    return JsonRecords(root / REVIEWS_FILE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,19 +512,21 @@ def review_reasons(notebook_path: Path) -> dict[str, str]:
 
 
 def after_regrade(db_url: str, assignment: str, student: str,
-                  previous: dict[tuple[str, str], float | None]) -> None:
+                  previous: dict[tuple[str, str], float | None], reviews: JsonRecords | None = None) -> None:
     """Called right after a submission was (re)graded into the gradebook; `previous` holds the
     manual scores it had before. Same files as when last graded: every manual score stands (and no
     longer needs a grade); other files: the manual scores are dropped, and only the cells the
     grader flagged this time need a grade (grader/review.py's docstring). The digest of the files
-    graded is kept in <workspace>/reviews.json; only SQLite gradebooks in a workspace take part."""
+    graded is kept in <workspace>/reviews.json (`reviews`, which a caller merging many submissions
+    passes to read it once); only SQLite gradebooks in a workspace take part."""
     root = workspace_root(db_url)
     digest = staged_digest(root, student, assignment) if root is not None else None
     if digest is None:
         return
-    reviews = load_reviews(root)
+    alone = reviews is None  # not part of a run, which writes reviews.json whole when it ends
+    reviews = review_records(root) if alone else reviews
     key = f"{student}/{assignment}"
-    record = reviews.setdefault(key, {})
+    record = reviews.get(key) or {}
     graded_before = record.get("graded")
     if graded_before == digest:
         for (notebook, grade_id), manual in previous.items():
@@ -387,4 +544,6 @@ def after_regrade(db_url: str, assignment: str, student: str,
         if record.get("decisions"):
             record["superseded"] = record.pop("decisions")
     record["graded"] = digest
-    save_reviews(root, reviews)
+    reviews.put(key, record)
+    if alone:
+        reviews.write()

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 
 from grader import gradebook
-from grader.gradebook import load_reviews, review_reasons, save_reviews, staged_digest
+from grader.gradebook import review_reasons, review_records, staged_digest
 from grader.settings import GraderError
 
 
@@ -136,8 +136,9 @@ def decide(workspace, student: str, assignment: str, item: str, *, accept: bool 
         needs = reset and (t.grade_id in flagged or t.auto_score is None)
         gradebook.set_manual_score(workspace.db_url, assignment, student, t.notebook, t.grade_id, value, needs)
         decisions.append(Decision(t.notebook, t.grade_id, value, t.max_score))
-    reviews = load_reviews(root)
-    record = reviews.setdefault(f"{student}/{assignment}", {})
+    reviews = review_records(root)
+    key = f"{student}/{assignment}"
+    record = reviews.get(key) or {}
     record.setdefault("graded", staged_digest(root, student, assignment))
     log = record.setdefault("decisions", {})
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -146,5 +147,6 @@ def decide(workspace, student: str, assignment: str, item: str, *, accept: bool 
             log.pop(d.grade_id, None)
         else:
             log[d.grade_id] = {"score": d.score, "max_score": d.max_score, "at": now}
-    save_reviews(root, reviews)
+    reviews.put(key, record)
+    reviews.write()
     return decisions

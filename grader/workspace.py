@@ -11,6 +11,8 @@ nbgrader works inside a *course directory*. Ours is a **workspace** folder (defa
       feedback/<student>/<A>/<A>.html
       gradebook.db                    nbgrader's SQLite gradebook
       submissions.json                content hash of every graded submission
+      reviews.json                    per graded submission, what grader/review.py keeps
+      *.json.journal, *.json.lock     changes to those two not yet written into them (gradebook.JsonRecords)
       ipython/profile_default/startup/00-grader.py    a copy of grader/sandboxed/kernel_startup.py
       tasks/                          one gradebook copy per submission while it is graded
 
@@ -37,7 +39,6 @@ The grading kernel (the seam where a kernel is started: `kernel_environment` her
 
 from __future__ import annotations
 
-import json
 import secrets
 import os
 import shutil
@@ -46,6 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.gradebook import JsonRecords
 from grader.intake import Submission, without_duplicate_ids
 from grader.sandboxed import FOLDER as SANDBOXED
 from grader.settings import DEFAULT_WORKSPACE, GraderError
@@ -130,15 +132,10 @@ class Workspace:
         shutil.rmtree(self.step("autograded") / student / assignment, ignore_errors=True)
 
     def load_hashes(self) -> dict[str, str]:
-        try:
-            return json.loads(self.hashes.read_text())
-        except FileNotFoundError:
-            return {}
+        return JsonRecords(self.hashes).read()
 
     def save_hashes(self, hashes: dict[str, str]) -> None:
-        tmp = self.hashes.with_suffix(".tmp")
-        tmp.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
-        tmp.replace(self.hashes)
+        JsonRecords(self.hashes).write(hashes)
 
 
 def link_dir(link: Path, target: Path) -> None:
