@@ -17,12 +17,14 @@ site: setup
 	$(PY) site/build.py
 
 # Two processes (pytest-xdist): the kernel tests are independent; --dist loadfile keeps the
-# tests of one file, which share its expensive module fixture (a graded batch), on one process.
+# tests of one file, which share its expensive module fixture (a graded batch), on one process;
+# --no-loadscope-reorder hands out the files in the order tests/conftest.py gives them, the
+# longest first (LONGEST_FIRST), so that no long file starts last and runs alone.
 test: setup
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: setup
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder tests/unit
 
 clean:
 	rm -rf $(VENV) workspace dist site/_build

@@ -127,39 +127,63 @@ def test_sandboxed_files_need_only_the_standard_library_and_their_folder(path):
     assert not wrong, f"{path.name} imports {wrong}, which the sandbox does not have"
 
 
-def test_every_module_imports_without_side_effects():
+IMPORT_ALL = (
+    "import importlib, json, os, sys\n"
+    "before = (dict(os.environ), os.getcwd())\n"
+    "changed = []\n"
+    "for name in sys.argv[1:]:\n"
+    "    importlib.import_module(name)\n"
+    "    if (dict(os.environ), os.getcwd()) != before:\n"
+    "        changed.append(name)\n"
+    "        before = (dict(os.environ), os.getcwd())\n"
+    "print(json.dumps(changed))\n"
+)
+COUNT_THREADS = ("import os, numpy, torch\n"
+                 "print(len(os.listdir('/proc/self/task')))\n"
+                 "import grader.grading_preload\n"
+                 "print(len(os.listdir('/proc/self/task')))\n")
+
+
+@pytest.fixture(scope="module")
+def fresh_interpreters():
+    """The two fresh interpreters of the tests below, started together (each spends seconds
+    importing torch): {name: Popen}, killed at the end if a test did not wait for it."""
+    importable = [m for m in MODULES if m not in KERNEL_SIDE and m != "grader.__main__"]
+    started = {
+        # without the venv's bin, as an unactivated venv
+        "import_all": subprocess.Popen([sys.executable, "-c", IMPORT_ALL, *importable], stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, cwd=GRADER.parent,
+                                       env={**os.environ, "PATH": "/usr/bin:/bin"}),
+        "count_threads": subprocess.Popen([sys.executable, "-c", COUNT_THREADS], stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True, cwd=GRADER.parent,
+                                          env={**os.environ, "OMP_NUM_THREADS": "2"}),
+    }
+    yield started
+    for process in started.values():
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def _finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def test_every_module_imports_without_side_effects(fresh_interpreters):
     """All modules import in one fresh interpreter (the layers above already rule out circles) and
     leave the environment (PATH included) and the working directory as they were."""
-    importable = [m for m in MODULES if m not in KERNEL_SIDE and m != "grader.__main__"]
-    script = (
-        "import importlib, json, os, sys\n"
-        "before = (dict(os.environ), os.getcwd())\n"
-        "changed = []\n"
-        "for name in sys.argv[1:]:\n"
-        "    importlib.import_module(name)\n"
-        "    if (dict(os.environ), os.getcwd()) != before:\n"
-        "        changed.append(name)\n"
-        "        before = (dict(os.environ), os.getcwd())\n"
-        "print(json.dumps(changed))\n"
-    )
-    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # without the venv's bin, as an unactivated venv
-    run = subprocess.run([sys.executable, "-c", script, *importable], capture_output=True, text=True, env=env,
-                         cwd=GRADER.parent, timeout=300)
+    run = _finish(fresh_interpreters["import_all"])
     assert run.returncode == 0, f"importing the grader failed:\n{run.stderr}"
     assert json.loads(run.stdout.strip().splitlines()[-1]) == [], "these imports changed the environment"
 
 
-def test_grading_preload_starts_no_thread():
+def test_grading_preload_starts_no_thread(fresh_interpreters):
     """The fork server imports grader.grading_preload and then forks every grading process: a thread
     (torch's pools, say) running in it at that point would be missing, or stuck, in the children.
     (NumPy's OpenBLAS starts OMP_NUM_THREADS - 1 threads at import and restarts them after a fork:
     counted before.) With two threads per pool, a torch operation would start one more."""
-    script = ("import os, numpy, torch\n"
-              "print(len(os.listdir('/proc/self/task')))\n"
-              "import grader.grading_preload\n"
-              "print(len(os.listdir('/proc/self/task')))\n")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=GRADER.parent, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    run = _finish(fresh_interpreters["count_threads"])
     assert run.returncode == 0, f"importing grader.grading_preload failed:\n{run.stderr}"
     before, after = run.stdout.split()
     assert after == before, f"threads: {before} after importing numpy and torch, {after} after grader.grading_preload"
