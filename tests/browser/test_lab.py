@@ -233,17 +233,21 @@ def answered(assignment: str, answers: dict[str, str]) -> str:
 
 
 # Characters the checks may say in Validate for six failing cells (issue #27: about 20,000 before).
-# nbgrader's dialog also repeats each failing cell's source: 2,309 characters for these six cells
-# before tools/test_cells cut the docstrings to the check's summary, 1,331 after. Issue #27's target
-# of 2,000 for everything the dialog shows is not met yet: the checks' words alone are about 1,700.
-VALIDATE_BUDGET = 2000
+# nbgrader's dialog also repeats each failing cell's source: 1,331 characters for these six cells.
+# The checks' words, measured: 1,714 when every cell showed its failure in full, 873 since a failure
+# already shown in full by an earlier check of the exercise is one line (course_check.tutor); 2,204
+# in all. Issue #27's target of 2,000 for everything the dialog shows is not met yet: moving
+# `from course_check import <module> as checks` (45 characters a cell) into the setup cell would
+# take about 270 off the sources (see notes/issue-27-validate.md for what that needs).
+VALIDATE_BUDGET = 950
 VALIDATE_SOURCES_BUDGET = 1400
-VALIDATE_TOTAL_BUDGET = 3200
+VALIDATE_TOTAL_BUDGET = 2300
 
 
 def test_validate_shows_six_failures_briefly(page, student_lab):
     """Validate lists each failing test cell with the short form: the named mistake or the function
-    to write, no frames of course_check; six failing cells fit in VALIDATE_BUDGET characters."""
+    to write, in full once per exercise (later cells with the same failure point to the check that
+    showed it), no frames of course_check; six failing cells fit in VALIDATE_TOTAL_BUDGET characters."""
     unscaled = solution_source("02_attention", "scaled_dot_product_attention").replace(" / math.sqrt(d_k)", "")
     assert unscaled != solution_source("02_attention", "scaled_dot_product_attention")
     path = student_lab.project / "course" / "02_attention" / "02_attention.ipynb"
@@ -271,7 +275,8 @@ def test_validate_shows_six_failures_briefly(page, student_lab):
           f" the cells' sources, {len(said)} what the checks say")
     assert shown.count("The following cell failed") == 6, shown
     assert shown.count("project_qkv is not written yet") == 2, shown
-    assert shown.count("It looks like the scores were not divided by sqrt(d_k)") == 4, shown
+    assert shown.count("It looks like the scores were not divided by sqrt(d_k)") == 1, shown
+    assert shown.count("scaled_dot_product_attention: the same mistake as sdpa_values above.") == 3, shown
     assert "course_check/" not in shown and "Traceback" not in shown, shown
     assert len(said) <= VALIDATE_BUDGET, f"the checks say {len(said)} characters in Validate:\n{shown}"
     assert len(shown) - len(said) <= VALIDATE_SOURCES_BUDGET, f"the cells' sources take {len(shown) - len(said)}:\n{shown}"

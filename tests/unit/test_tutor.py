@@ -8,9 +8,15 @@ import pickle
 import pytest
 import torch
 
-from course_check import attention
+from course_check import attention, tutor
 from course_check.common import Probes, using
 from course_check.tutor import short_form
+
+
+@pytest.fixture(autouse=True)
+def fresh_kernel(monkeypatch):
+    """Each test starts as a fresh kernel would: no failure shown yet."""
+    monkeypatch.setattr(tutor, "_shown", {})
 
 
 def softmax(x, dim=-1):
@@ -27,6 +33,10 @@ def unscaled_sdpa(q, k, v, mask=None):
 
 
 def unwritten(x, dim=-1):
+    raise NotImplementedError()
+
+
+def project_qkv(x, w_q, w_k, w_v):
     raise NotImplementedError()
 
 
@@ -53,6 +63,49 @@ def test_validate_gets_no_hint_it_cannot_use(monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
     lines = short_form("f", "check", AssertionError("wrong. It looks like the mask is inverted."))
     assert lines == ["✗ f: It looks like the mask is inverted.", "  wrong."]
+
+
+def rendered(check, subject) -> list[str]:
+    with pytest.raises(AssertionError) as caught:
+        check(subject)
+    return caught.value._render_traceback_()
+
+
+def test_a_mistake_shown_in_full_is_one_line_in_the_next_check(monkeypatch):
+    """Validate lists every failing cell: four cells repeating one mistake in full would bury it."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    first = rendered(attention.sdpa_values, unscaled_sdpa)
+    assert first[0].startswith("✗ unscaled_sdpa: It looks like the scores were not divided by sqrt(d_k)") and len(first) == 2
+    assert rendered(attention.sdpa_batch_dims, unscaled_sdpa) == ["✗ unscaled_sdpa: the same mistake as sdpa_values above."]
+    assert rendered(attention.sdpa_mask, unscaled_sdpa) == ["✗ unscaled_sdpa: the same mistake as sdpa_values above."]
+    assert rendered(attention.sdpa_values, unscaled_sdpa) == first  # run again, the check that found it says it all
+
+
+def test_an_unwritten_exercise_is_named_in_full_once(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    assert rendered(attention.project_qkv_values, project_qkv)[0].startswith("✗ project_qkv is not written yet: write its body")
+    assert rendered(attention.project_qkv_batch_dims, project_qkv) == [
+        "✗ project_qkv is not written yet (see project_qkv_values above)."]
+
+
+def test_another_mistake_or_a_fixed_check_is_shown_in_full_again(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+
+    def fails(check, mistake):
+        error = AssertionError(f"The output is not correct. It looks like {mistake}.")
+        tutor.failed(error, unscaled_sdpa, check)
+        return error._render_traceback_()
+
+    assert len(fails("a", "the mask was ignored")) == 2
+    assert len(fails("b", "the mask is inverted")) == 2  # another mistake: in full
+    assert fails("c", "the mask is inverted") == ["✗ unscaled_sdpa: the same mistake as b above."]
+    tutor.passed(unscaled_sdpa, "b")  # the check that showed it passes now: nothing above to point to
+    assert len(fails("c", "the mask is inverted")) == 2
+    # a repeat still pickles, and %tb renders it the same way again
+    error = AssertionError("The output is not correct. It looks like the mask is inverted.")
+    tutor.failed(error, unscaled_sdpa, "d")
+    again = pickle.loads(pickle.dumps(error))
+    assert again._render_traceback_() == error._render_traceback_() == ["✗ unscaled_sdpa: the same mistake as c above."]
 
 
 def test_a_passing_check_prints_one_line(capsys):
