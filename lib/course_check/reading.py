@@ -647,7 +647,8 @@ class Reading:
     @functools.lru_cache(maxsize=256)
     def _walk_exercise(self, name: str, subject: str | None, reference: str | None, forbidden=(),
                        others: frozenset[str] = frozenset()):
-        """(first unreadable finding, first delegation finding) of everything `name` reaches."""
+        """(first unreadable finding, first delegation finding -- or, without one, the first doubt about a
+        subject-named method) of everything `name` reaches."""
         pattern = re.compile(SUBJECTS.get(subject) or r"(?!)", re.I)
         # "doubt": the subject's name on an object the reader cannot place (a person reviews it)
         state = {"unreadable": None, "delegation": None, "doubt": None}
@@ -655,6 +656,15 @@ class Reading:
 
         def note(kind, what, where):
             state[kind] = state[kind] or Finding("delegation" if kind == "delegation" else "unreadable", what, where)
+
+        def named_like_subject(attr: str, owner: ast.AST, scope, what: str, where: str) -> None:
+            """`owner.<attr>` (a method, or `getattr(owner, "<attr>")`) where `attr` says the subject: torch's
+            unless the notebook defines that name; the student's only on the notebook's own object."""
+            if attr not in self.defined_attrs:
+                note("delegation", what, where)
+            elif not self._own_object(owner, scope):
+                note("doubt", f"`.{attr}` is called on an object the reader cannot tell is the notebook's own "
+                              f"(the notebook defines a `{attr}`, torch has one too)", where)
 
         def path_refused(path: str, where: str) -> None:
             parts = path.split(".")
@@ -726,11 +736,7 @@ class Reading:
                         named += [chain.attr] if pattern.search(chain.attr) else []
                         chain = chain.value
                     for attr in named:
-                        if attr not in self.defined_attrs:
-                            note("delegation", f"the method `.{attr}` (a ready-made {subject})", where)
-                        elif not self._own_object(chain, scope):
-                            note("doubt", f"`.{attr}` is called on an object the reader cannot tell is the "
-                                               f"notebook's own (the notebook defines a `{attr}`, torch has one too)", where)
+                        named_like_subject(attr, chain, scope, f"the method `.{attr}` (a ready-made {subject})", where)
                 elif isinstance(sub, ast.Call):
                     path = self._call_path(sub, scope)
                     if path:
@@ -745,11 +751,8 @@ class Reading:
                     if isinstance(func, ast.Name) and func.id not in scope and func.id in ("getattr", "delattr", "setattr"):
                         text = _constant(sub.args[1]) if len(sub.args) > 1 else None
                         if text is not None:
-                            if func.id == "getattr" and pattern.search(text) and text not in self.defined_attrs:
-                                note("delegation", f"`{text}`, looked up by name", where)
-                            elif func.id == "getattr" and pattern.search(text) and not self._own_object(sub.args[0], scope):
-                                note("doubt", f"`{text}` is looked up on an object the reader cannot tell is the "
-                                                   "notebook's own", where)
+                            if func.id == "getattr" and pattern.search(text):
+                                named_like_subject(text, sub.args[0], scope, f"`{text}`, looked up by name", where)
                         elif sub.args and not _is_instance(sub.args[0], scope):
                             note("unreadable", f"`{func.id}()` with a computed name on an object other than the "
                                                "method's own instance (`self`)", where)
