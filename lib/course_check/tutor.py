@@ -61,8 +61,8 @@ def short_form(exercise: str, check: str, error: BaseException, shown_by: str | 
     hint = [] if os.environ.get("NBGRADER_EXECUTION") else [_HOW_TO_SEE_ALL]
     if shown_by is not None and first.startswith(f"✗ {exercise} is not written yet"):
         return [f"✗ {exercise} is not written yet (see {shown_by} above).", *hint]
-    if shown_by is not None:
-        return [f"✗ {exercise}: the same mistake as {shown_by} above.", *hint]
+    if shown_by is not None:  # the cell's source, just above this line, names the exercise
+        return [f"✗ the same mistake as {shown_by} above.", *hint]
     return [first, *(f"  {line}" for line in rest), *hint]
 
 

@@ -76,8 +76,8 @@ def test_a_mistake_shown_in_full_is_one_line_in_the_next_check(monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
     first = rendered(attention.sdpa_values, unscaled_sdpa)
     assert first[0].startswith("✗ unscaled_sdpa: It looks like the scores were not divided by sqrt(d_k)") and len(first) == 2
-    assert rendered(attention.sdpa_batch_dims, unscaled_sdpa) == ["✗ unscaled_sdpa: the same mistake as sdpa_values above."]
-    assert rendered(attention.sdpa_mask, unscaled_sdpa) == ["✗ unscaled_sdpa: the same mistake as sdpa_values above."]
+    assert rendered(attention.sdpa_batch_dims, unscaled_sdpa) == ["✗ the same mistake as sdpa_values above."]
+    assert rendered(attention.sdpa_mask, unscaled_sdpa) == ["✗ the same mistake as sdpa_values above."]
     assert rendered(attention.sdpa_values, unscaled_sdpa) == first  # run again, the check that found it says it all
 
 
@@ -98,14 +98,14 @@ def test_another_mistake_or_a_fixed_check_is_shown_in_full_again(monkeypatch):
 
     assert len(fails("a", "the mask was ignored")) == 2
     assert len(fails("b", "the mask is inverted")) == 2  # another mistake: in full
-    assert fails("c", "the mask is inverted") == ["✗ unscaled_sdpa: the same mistake as b above."]
+    assert fails("c", "the mask is inverted") == ["✗ the same mistake as b above."]
     tutor.passed(unscaled_sdpa, "b")  # the check that showed it passes now: nothing above to point to
     assert len(fails("c", "the mask is inverted")) == 2
     # a repeat still pickles, and %tb renders it the same way again
     error = AssertionError("The output is not correct. It looks like the mask is inverted.")
     tutor.failed(error, unscaled_sdpa, "d")
     again = pickle.loads(pickle.dumps(error))
-    assert again._render_traceback_() == error._render_traceback_() == ["✗ unscaled_sdpa: the same mistake as c above."]
+    assert again._render_traceback_() == error._render_traceback_() == ["✗ the same mistake as c above."]
 
 
 def test_a_passing_check_prints_one_line(capsys):
