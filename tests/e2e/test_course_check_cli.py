@@ -34,10 +34,12 @@ def test_solution_passes_every_case_on_hidden_and_fresh_probes(assignment, tmp_p
                 nbformat.read(SOLUTIONS_DIR / assignment / name, as_version=4))
     nbformat.write(nb, tmp_path / name)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "agg"}
-    for seed in (HIDDEN.seed_offset, random.SystemRandom().randrange(1, 2**31)):
-        run = subprocess.run([sys.executable, "-m", "course_check", assignment, str(tmp_path / name), "--seed", str(seed)],
-                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    seeds = (HIDDEN.seed_offset, random.SystemRandom().randrange(1, 2**31))
+    run = subprocess.run([sys.executable, "-m", "course_check", assignment, str(tmp_path / name),
+                          *(f"--seed={seed}" for seed in seeds)],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert [f"seed {seed}:" in run.stdout for seed in seeds] == [True, True], run.stdout[-3000:]
 
 
 def test_course_check_warns_as_the_grader_reads(tmp_path):
