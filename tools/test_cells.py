@@ -4,9 +4,10 @@
 
 Every test cell runs one check of `course_check` twice: its visible part on public probes in the
 student's kernel, its hidden part (`grader.checks.<module>`, the same function) on the grader's
-probes. The cell's docstring is the summary of the check's own docstring, plus the helpers the
-check replaces by correct stand-ins while it runs, so what the cell says it checks is what the
-check code does. Without `--write` this lists the cells that differ from their generated text
+probes. The cell's docstring is the summary of the check's own docstring, so what the cell says it
+checks is what the check code does; the first test cell of an exercise adds the helpers its checks
+replace by correct stand-ins while they run (its later test cells sit right under it). Without
+`--write` this lists the cells that differ from their generated text
 (tests/unit/test_course_check.py fails on any); with it, it rewrites them in `solutions/` (then
 regenerate `course/` with `python -m grader release`).
 """
@@ -44,8 +45,9 @@ def _wrap(text: str, first: str) -> list[str]:
     return lines + [line]
 
 
-def docstring(module: str, check: str, subject: str) -> str:
-    """The docstring of a test cell: the check's summary, and the stand-ins it uses.
+def docstring(module: str, check: str, subject: str, first: bool = True) -> str:
+    """The docstring of a test cell: the check's summary, and (in the `first` test cell of the
+    exercise only; its later cells sit right under it) the stand-ins its checks use.
 
     Short, because nbgrader's Validate repeats the source of every failing test cell above its
     message: the cell's last line already names the exercise, and that the visible checks run a
@@ -53,7 +55,7 @@ def docstring(module: str, check: str, subject: str) -> str:
     students' README."""
     checks = importlib.import_module(f"course_check.{module}")
     text = " ".join(getattr(checks, check).__doc__.split("\n\n")[0].split())
-    helpers = getattr(checks, "STAND_INS", {}).get(subject, ())
+    helpers = getattr(checks, "STAND_INS", {}).get(subject, ()) if first else ()
     if helpers:
         names = " and ".join(f"`{h}`" for h in helpers)
         text += f" With a correct {names} in place of yours."
@@ -61,18 +63,24 @@ def docstring(module: str, check: str, subject: str) -> str:
     return "\n".join(lines) + '"""'
 
 
-def visible_source(module: str, check: str, subject: str) -> str:
-    return (f"{docstring(module, check, subject)}\n"
+def visible_source(module: str, check: str, subject: str, first: bool = True) -> str:
+    return (f"{docstring(module, check, subject, first)}\n"
             f"from course_check import {module} as checks\n"
             f"checks.{check}({subject})\n")
 
 
-def generated(source: str) -> str | None:
-    """The generated text of a test cell with this source (its hidden block decides), or None."""
+def generated(source: str, tested: set[str] | None = None) -> str | None:
+    """The generated text of a test cell with this source (its hidden block decides), or None.
+
+    `tested`: the exercises the notebook's earlier test cells test (this cell's is added to it);
+    without it the cell is written as the first of its exercise."""
     found = HIDDEN_CALL.search(source)
     if not found:
         return None
-    return visible_source(**found.groupdict()) + "\n" + found.group(0)
+    first = tested is None or found["subject"] not in tested
+    if tested is not None:
+        tested.add(found["subject"])
+    return visible_source(**found.groupdict(), first=first) + "\n" + found.group(0)
 
 
 def notebooks() -> list[Path]:
@@ -84,12 +92,12 @@ def differing(write: bool = False) -> list[str]:
     found = []
     for path in notebooks():
         nb = nbformat.read(path, as_version=4)
-        changed = False
+        changed, tested = False, set()
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
                 continue
-            want = generated(cell.source)
+            want = generated(cell.source, tested)
             if want is None:
                 found.append(f"{path.parent.name}/{meta.get('grade_id')}: its hidden part is not one check call")
             elif cell.source != want:

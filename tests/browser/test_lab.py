@@ -232,18 +232,18 @@ def answered(assignment: str, answers: dict[str, str]) -> str:
     return json.dumps(notebook)
 
 
-# Characters the checks may say in Validate for six failing cells (issue #27: about 20,000 before).
-# nbgrader's dialog also repeats each failing cell's source: 1,331 characters for these six cells.
-# The checks' words, measured: 1,714 when every cell showed its failure in full; 873 since a failure
-# already shown in full by an earlier check of the exercise is one line (course_check.tutor); 783
-# since that line leaves the exercise's name to the cell's source above it ("✗ the same mistake as
-# sdpa_values above."). 2,114 in all. Issue #27's target of 2,000 is not met: the rest would have to
-# come from the cells' sources, which tools/test_cells.py writes (the stand-ins sentence "With a
-# correct `softmax` in place of yours." in the first sdpa cell only: 1,199, 1,982 in all; or the
-# setup-cell import of the checks module); see notes/issue-27-session4.md.
-VALIDATE_BUDGET = 820
-VALIDATE_SOURCES_BUDGET = 1350
-VALIDATE_TOTAL_BUDGET = 2150
+# Characters Validate shows for six failing cells (issue #27: about 20,000 before; target 2,000).
+# nbgrader's dialog repeats each failing cell's source, then what the check says. Measured 1,982 in
+# all: 1,199 the cells' sources (1,331 while every sdpa test cell repeated "With a correct `softmax`
+# in place of yours."; tools/test_cells.py writes the stand-ins in an exercise's first test cell
+# only, the later ones sit right under it), 783 the checks' words (1,714 when every cell showed its
+# failure in full; 873 since a failure an earlier check of the exercise showed in full is one line,
+# course_check.tutor; 783 since that line leaves the exercise's name to the cell's source above it,
+# "✗ the same mistake as sdpa_values above."). A lever left: the setup cell importing the checks
+# module once (each test cell's `from course_check import ... as checks`, read by self_check).
+VALIDATE_BUDGET = 790
+VALIDATE_SOURCES_BUDGET = 1210
+VALIDATE_TOTAL_BUDGET = 2000
 
 
 def test_validate_shows_six_failures_briefly(page, student_lab):
