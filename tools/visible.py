@@ -2,8 +2,9 @@
 
     python -m tools.visible [--assignment A ...] [--out REPORT.md] [--details]
 
-A student sees only the visible part of each test cell. For every corpus variant
-(`tests/corpus/<A>/<variant>.py`, format in tests/corpus/README.md) this runs the released
+A student sees only the visible part of each test cell. For every `wrong` and `correct` corpus
+variant (`tests/corpus/<A>/<variant>.py`, format in tests/corpus/README.md; with `--details`, the
+delegating, reviewed and cheating ones too) this runs the released
 notebook of its assignment (`course/`, which has no hidden tests) with every exercise solved and
 the variant's text in its exercise's cell, and records each test cell's outcome and message. It
 reports, per notebook and overall:
@@ -24,7 +25,8 @@ once, IPython's InteractiveShell; one notebook per core at a time, the most work
 solved notebook cell by cell and, at each exercise's cell, forks one child per variant of that
 exercise, which runs the variant and the rest of the notebook's graded cells (solutions and tests; `--all-cells` also runs the demos and the
 capstone's training, which score nothing: slower, same verdicts). The parent's own run, every
-cell, is the reference (it must pass every visible test).
+cell up to the last graded one (all of them with `--all-cells`; tests/e2e/test_notebooks.py runs
+every cell in a kernel), is the reference: it must pass every visible test.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ import nbformat  # noqa: E402
 
 from grader.sample import solved, without_markers  # noqa: E402
 from grader.settings import REPO_ROOT, SOLUTIONS_DIR  # noqa: E402
-from tools.corpus import Variant, load_corpus  # noqa: E402
+from tools.corpus import VERDICTS, Variant, load_corpus  # noqa: E402
 
 COURSE_DIR = REPO_ROOT / "course"
 VARIANT_SECONDS = 120  # a variant that runs longer (an endless loop) is stopped and counted as failing
@@ -165,7 +167,8 @@ def _parent(cells, exercises, variants, out, all_cells: bool) -> None:
         by_cell.setdefault(exercises[v.exercise], []).append(v)
     reference = Outcome()
     start = time.monotonic()
-    for index, cell in enumerate(cells):
+    graded = [i for i, c in enumerate(cells) if _nbgrader(c).get("grade") or _nbgrader(c).get("solution")]
+    for index, cell in enumerate(cells if all_cells else cells[:max(graded, default=-1) + 1]):
         for variant in by_cell.get(index, []):
             out.flush()
             child = os.fork()
@@ -208,13 +211,17 @@ class Row:
         return any(is_named(m) for m in self.own_failures.values())
 
 
+MEASURED = ("wrong", "correct")  # the verdicts the targets read; --details shows the others too
+
+
 def measure(assignments: list[str] | None = None, all_cells: bool = False,
-            workers: int = os.cpu_count() or 1) -> tuple[list[Row], dict[str, Outcome]]:
-    """Every variant's outcome and each notebook's reference; the notebooks run `workers` at a time,
-    the most work (variants x cells) first, each in a child of its own (tools.inprocess._schedule)."""
+            workers: int = os.cpu_count() or 1, verdicts: tuple[str, ...] = MEASURED) -> tuple[list[Row], dict[str, Outcome]]:
+    """The outcome of every variant with one of these verdicts, and each notebook's reference; the
+    notebooks run `workers` at a time, the most work (variants x cells) first, each in a child of
+    its own (tools.inprocess._schedule)."""
     from tools.inprocess import _schedule
 
-    variants = load_corpus(assignments)
+    variants = [v for v in load_corpus(assignments) if v.verdict in verdicts]
     by_assignment: dict[str, list[Variant]] = {}
     for v in variants:
         by_assignment.setdefault(v.assignment, []).append(v)
@@ -290,11 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.visible", description=__doc__.split("\n\n")[0])
     parser.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     parser.add_argument("--out", type=Path, help="write the Markdown report here (default: print it)")
-    parser.add_argument("--details", action="store_true", help="list every variant, not only the misses")
+    parser.add_argument("--details", action="store_true",
+                        help="list every variant, not only the misses (delegating, reviewed and cheating ones too)")
     parser.add_argument("--all-cells", action="store_true", help="variants also run the ungraded cells after theirs")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    rows, references = measure(args.assignment, args.all_cells)
+    rows, references = measure(args.assignment, args.all_cells, verdicts=VERDICTS if args.details else MEASURED)
     report = markdown(rows, references, time.monotonic() - start, args.details)
     if args.out:
         args.out.write_text(report)
