@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/grading.py [--students 12] [--assignments 01_embeddings 02_attention]
                                            [--workers 2] [--repeat 1] [--floor-repeat 3] [--keep DIR]
-                                           [--dask] [--no-fresh]
+                                           [--dask] [--no-fresh] [--no-serial]
 
 1. Builds N synthetic full-course submissions from solutions/ (the released notebooks filled in
    with grader.sample.solved): two thirds correct, every third one partial (last exercise left
@@ -17,12 +17,13 @@
    `--dask ADDRESS --kernel forked` on a fresh `distributed.LocalCluster` of `--workers` worker
    processes x 1 thread each time (its start-up not counted; its workers' fork servers and warm
    parents are), and the notebooks per core-minute of it and of the local pool with forked kernels
-   (`--no-fresh` leaves out the fresh-kernel arm).
+   (`--no-fresh` leaves out the fresh-kernel arm; `--no-serial` leaves out serial nbgrader, for a
+   comparison of Dask with the local pool only).
 3. The floor: each assignment's correct notebook executed in a fresh kernel with nbclient,
    `--floor-repeat` times (median; default 3: one run alone varies by 10-30 %), split into "kernel
    start + setup imports" and "the rest". Our per-notebook time with each kernel (the time a worker
    spends on one submission, from the progress lines; median over the students) is printed as a
-   multiple of it.
+   multiple of it. `--floor-repeat 0` leaves it out.
 
 Targets on a 2-core machine: ours >= 1.8x faster than serial nbgrader with fresh kernels, >= 3.5x
 with forked kernels; per notebook <= 1.3x the floor with fresh kernels, <= 0.5x on average with
@@ -173,12 +174,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="grade with each kernel this many times, alternating which goes first (medians)")
     parser.add_argument("--floor-repeat", type=int, default=3,
-                        help="run each assignment's floor this many times and take the median (default 3)")
+                        help="run each assignment's floor this many times and take the median (default 3; 0: no floor)")
     parser.add_argument("--keep", type=Path, help="keep the work folder here instead of a temporary one")
     parser.add_argument("--dask", action="store_true",
                         help="also grade on a local Dask cluster (--workers processes x 1 thread), forked kernels")
     parser.add_argument("--fresh", action=argparse.BooleanOptionalAction, default=True,
                         help="grade with fresh kernels too (default)")
+    parser.add_argument("--serial", action=argparse.BooleanOptionalAction, default=True,
+                        help="grade with plain serial nbgrader too (default; --no-serial with --dask compares "
+                             "Dask with the local pool only)")
     args = parser.parse_args()
     assignments = args.assignments or find_assignments(SOLUTIONS_DIR)
     work = Path(tempfile.mkdtemp(prefix="grading-bench-")) if args.keep is None else args.keep
@@ -191,7 +195,7 @@ def main() -> None:
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
 
         floors = {}
-        for a in assignments:
+        for a in assignments if args.floor_repeat > 0 else []:
             runs = [floor(correct[a], args.timeout) for _ in range(args.floor_repeat)]
             floors[a] = (statistics.median(total for total, _ in runs), statistics.median(setup for _, setup in runs))
         arms = [*(["fresh"] if args.fresh else []), "forked", *(["dask"] if args.dask else [])]
@@ -199,10 +203,11 @@ def main() -> None:
         walls: dict[str, list[float]] = {arm: [] for arm in arms}
         per: dict[str, dict[str, list[float]]] = {arm: {} for arm in arms}
         for repeat in range(args.repeat):
-            shutil.rmtree(work / "nbgrader", ignore_errors=True)
-            wall_nbg, wall_gen = plain_nbgrader(work / "nbgrader", subs, assignments, args.timeout)
-            nbg_walls.append(wall_nbg)
-            gen_walls.append(wall_gen)
+            if args.serial:
+                shutil.rmtree(work / "nbgrader", ignore_errors=True)
+                wall_nbg, wall_gen = plain_nbgrader(work / "nbgrader", subs, assignments, args.timeout)
+                nbg_walls.append(wall_nbg)
+                gen_walls.append(wall_gen)
             for arm in arms if repeat % 2 == 0 else arms[::-1]:
                 if arm == "dask":
                     wall, times, _ = on_dask(work / f"ws-{arm}", subs, args.workers, args.timeout, args.sandbox)
@@ -212,60 +217,76 @@ def main() -> None:
                 for a, seconds in times.items():
                     per[arm].setdefault(a, []).extend(seconds)
         wall = {arm: statistics.median(times) for arm, times in walls.items()}
-        wall_nbg, wall_gen = statistics.median(nbg_walls), statistics.median(gen_walls)
-
-        confined = "sandboxed" if args.sandbox else "--no-sandbox"
-        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-        print(f"\n(i)   serial nbgrader autograde:                        {wall_nbg:7.1f} s  ({wall_nbg / n:.2f} s per notebook; "
-              f"runs: {spread(nbg_walls)})")
-        for kernel in ("fresh", "forked"):
-            if kernel in wall:
-                print(f"(ii)  python -m grader autograde --workers {args.workers} --kernel {kernel:<6} ({confined}): "
-                      f"{wall[kernel]:7.1f} s  ({wall[kernel] / n:.2f} s per notebook; runs: {spread(walls[kernel])})")
-        if "dask" in wall:
-            print(f"(iii) python -m grader autograde --dask (LocalCluster {args.workers} x 1 thread) --kernel forked "
-                  f"({confined}): {wall['dask']:7.1f} s  ({wall['dask'] / n:.2f} s per notebook; runs: {spread(walls['dask'])})")
-        if "fresh" in wall:
-            fresh_ratio = wall_nbg / wall["fresh"]
-            print(f"speed-up over serial nbgrader, fresh kernels:  {fresh_ratio:.2f}x  "
-                  f"(target >= 1.8x: {'met' if fresh_ratio >= 1.8 else 'NOT met'})")
-        forked_ratio = wall_nbg / wall["forked"]
-        print(f"speed-up over serial nbgrader, forked kernels: {forked_ratio:.2f}x  "
-              f"(target >= 3.5x: {'met' if forked_ratio >= 3.5 else 'NOT met'})")
-        if "fresh" in wall:
-            print(f"forked over fresh kernels: {wall['fresh'] / wall['forked']:.2f}x")
-        if "dask" in wall:
-            # Both use --workers task slots on this machine's cores: notebooks per slot-minute.
-            local_rate, dask_rate = (n / (wall[arm] / 60) / args.workers for arm in ("forked", "dask"))
-            ratios = [walls["forked"][i] / walls["dask"][i] for i in range(args.repeat)]
-            print(f"notebooks per core-minute: local pool {local_rate:.1f}, Dask {dask_rate:.1f}; Dask per core "
-                  f"{dask_rate / local_rate:.2f}x the local pool (per repeat: {', '.join(f'{r:.2f}' for r in ratios)}; "
-                  f"target >= 0.9x: {'met' if dask_rate / local_rate >= 0.9 else 'NOT met'})")
-        print(f"     (ours includes filling the gradebook from solutions/; nbgrader's generate_assignment for that "
-              f"took {wall_gen:.1f} s more)")
-        print(f"\n{'assignment':<20} {'floor s':>8} {'kernel+setup s':>15} {'fresh s':>8} {'x floor':>8} "
-              f"{'forked s':>9} {'x floor':>8}")
-        multiples: dict[str, list[float]] = {"fresh": [], "forked": []}
-        for a in assignments:
-            total, setup = floors[a]
-            row = f"{a:<20} {total:8.2f} {setup:15.2f}"
-            for kernel, width in (("fresh", 8), ("forked", 9)):
-                mine = statistics.median(per.get(kernel, {}).get(a, [float("nan")]))
-                multiples[kernel].append(mine / total)
-                row += f" {mine:{width}.2f} {mine / total:8.2f}"
-            print(row)
-        if "fresh" in wall:
-            worst = max(multiples["fresh"])
-            print(f"per-notebook time, fresh kernels: up to {worst:.2f}x the floor "
-                  f"(target <= 1.3x: {'met' if worst <= 1.3 else 'NOT met'})")
-        mean = statistics.mean(multiples["forked"])
-        print(f"per-notebook time, forked kernels: {mean:.2f}x the floor on average, up to {max(multiples['forked']):.2f}x "
-              f"(target <= 0.5x on average: {'met' if mean <= 0.5 else 'NOT met'})")
-        share = statistics.mean(floors[a][1] / floors[a][0] for a in assignments)
-        print(f"kernel start + setup imports are {share:.0%} of the floor on average")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}\n")
+        report(args, n, wall, walls, per, nbg_walls, gen_walls, floors, assignments)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, n: int, wall: dict[str, float], walls: dict[str, list[float]],
+           per: dict[str, dict[str, list[float]]], nbg_walls: list[float], gen_walls: list[float],
+           floors: dict[str, tuple[float, float]], assignments: list[str]) -> None:
+    """Print each arm's wall time, the ratios against their targets and the per-notebook table."""
+    confined = "sandboxed" if args.sandbox else "--no-sandbox"
+    if nbg_walls:
+        wall_nbg = statistics.median(nbg_walls)
+        print(f"(i)   serial nbgrader autograde:                        {wall_nbg:7.1f} s  ({wall_nbg / n:.2f} s per notebook; "
+              f"runs: {spread(nbg_walls)})")
+    for kernel in ("fresh", "forked"):
+        if kernel in wall:
+            print(f"(ii)  python -m grader autograde --workers {args.workers} --kernel {kernel:<6} ({confined}): "
+                  f"{wall[kernel]:7.1f} s  ({wall[kernel] / n:.2f} s per notebook; runs: {spread(walls[kernel])})")
+    if "dask" in wall:
+        print(f"(iii) python -m grader autograde --dask (LocalCluster {args.workers} x 1 thread) --kernel forked "
+              f"({confined}): {wall['dask']:7.1f} s  ({wall['dask'] / n:.2f} s per notebook; runs: {spread(walls['dask'])})")
+    if nbg_walls and "fresh" in wall:
+        fresh_ratio = wall_nbg / wall["fresh"]
+        print(f"speed-up over serial nbgrader, fresh kernels:  {fresh_ratio:.2f}x  "
+              f"(target >= 1.8x: {'met' if fresh_ratio >= 1.8 else 'NOT met'})")
+    if nbg_walls:
+        forked_ratio = wall_nbg / wall["forked"]
+        print(f"speed-up over serial nbgrader, forked kernels: {forked_ratio:.2f}x  "
+              f"(target >= 3.5x: {'met' if forked_ratio >= 3.5 else 'NOT met'})")
+    if "fresh" in wall:
+        print(f"forked over fresh kernels: {wall['fresh'] / wall['forked']:.2f}x")
+    if "dask" in wall:
+        # Both use --workers task slots on this machine's cores: notebooks per slot-minute.
+        local_rate, dask_rate = (n / (wall[arm] / 60) / args.workers for arm in ("forked", "dask"))
+        ratios = [walls["forked"][i] / walls["dask"][i] for i in range(args.repeat)]
+        print(f"notebooks per core-minute: local pool {local_rate:.1f}, Dask {dask_rate:.1f}; Dask per core "
+              f"{dask_rate / local_rate:.2f}x the local pool (per repeat: {', '.join(f'{r:.2f}' for r in ratios)}; "
+              f"target >= 0.9x: {'met' if dask_rate / local_rate >= 0.9 else 'NOT met'})")
+    if nbg_walls:
+        print(f"     (ours includes filling the gradebook from solutions/; nbgrader's generate_assignment for that "
+              f"took {statistics.median(gen_walls):.1f} s more)")
+    # Seconds a worker spends on one notebook, median over the students, per arm (and as a multiple of the floor).
+    arms = [arm for arm in ("fresh", "forked", "dask") if arm in wall]
+    header = f"\n{'assignment':<20}" + (f" {'floor s':>8} {'kernel+setup s':>15}" if floors else "")
+    for arm in arms:
+        header += f" {arm + ' s':>9}" + (f" {'x floor':>8}" if floors else "")
+    print(header)
+    multiples: dict[str, list[float]] = {arm: [] for arm in arms}
+    for a in assignments:
+        row = f"{a:<20}" + (f" {floors[a][0]:8.2f} {floors[a][1]:15.2f}" if floors else "")
+        for arm in arms:
+            mine = statistics.median(per[arm].get(a, [float("nan")]))
+            row += f" {mine:9.2f}"
+            if floors:
+                multiples[arm].append(mine / floors[a][0])
+                row += f" {mine / floors[a][0]:8.2f}"
+        print(row)
+    if not floors:
+        return
+    if "fresh" in wall:
+        worst = max(multiples["fresh"])
+        print(f"per-notebook time, fresh kernels: up to {worst:.2f}x the floor "
+              f"(target <= 1.3x: {'met' if worst <= 1.3 else 'NOT met'})")
+    mean = statistics.mean(multiples["forked"])
+    print(f"per-notebook time, forked kernels: {mean:.2f}x the floor on average, up to {max(multiples['forked']):.2f}x "
+          f"(target <= 0.5x on average: {'met' if mean <= 0.5 else 'NOT met'})")
+    share = statistics.mean(floors[a][1] / floors[a][0] for a in assignments)
+    print(f"kernel start + setup imports are {share:.0%} of the floor on average")
 
 
 if __name__ == "__main__":

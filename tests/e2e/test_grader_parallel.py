@@ -133,8 +133,9 @@ def test_dask_cluster_gives_the_same_grades(tmp_path, monkeypatch):
 def test_dask_worker_processes_fork_warm_kernels_and_give_the_local_grades(tmp_path, monkeypatch):
     """Real Dask worker processes (daemonic, as `dask worker` starts them), 2 workers x 1 thread:
     each keeps a warm parent and the grading fork server for the run (grader/dask_workers.py), the
-    log says forked kernels, every per-cell score and comment equals a local run's, and the warm
-    parents are gone when the command returns."""
+    log says forked kernels, every per-cell score and comment equals a local run's, the warm
+    parents are gone when the command returns, and the workers' own sampling, quieted for the run,
+    is back."""
     import psutil
 
     distributed = pytest.importorskip("distributed")
@@ -150,10 +151,19 @@ def test_dask_worker_processes_fork_warm_kernels_and_give_the_local_grades(tmp_p
             rc = main(["autograde", *common, "--workspace", str(tmp_path / "dask"), "--dask", cluster.scheduler_address])
         left = [child.pid for child in psutil.Process().children(recursive=True)  # nannies, workers, theirs
                 if "warm_parent" in " ".join(child.cmdline())]
+        with distributed.Client(cluster) as client:
+            sampling = client.run(_sampling)
     assert rc == 1, err.getvalue()  # dave_broken's notebook cannot be read, as locally
     assert "forked kernels" in err.getvalue() and "fresh kernels" not in err.getvalue(), err.getvalue()
     assert not left, "the run's warm parents outlived it"
+    assert set(sampling.values()) == {(True, 20)}, f"the workers' profiler and health check, after the run: {sampling}"
     assert _cells(tmp_path / "dask") == _cells(tmp_path / "local")
+
+
+def _sampling(dask_worker) -> tuple[bool, float]:
+    """On a Dask worker: (its profiler runs, its health check's milliseconds), which a run quiets."""
+    callbacks = dask_worker.periodic_callbacks
+    return callbacks["profile"].is_running(), callbacks["tick"].callback_time
 
 
 def _grade_one_here(queue, task) -> None:
