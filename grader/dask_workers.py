@@ -9,7 +9,8 @@ On every worker process (those there now and those that join later) its setup st
   bubblewrap sandbox (grader/forked.py `WarmPool`); a task borrows a free one for its kernel.
 
 Both are shared by every task the worker runs and end with the run (the plugin is removed at its
-end) or with the worker. A worker that cannot fork kernels (no bubblewrap, an NVIDIA GPU, not
+end; the fork server when no other run is on the worker, so that the next run imports the grader's
+checks as they are then) or with the worker. A worker that cannot fork kernels (no bubblewrap, an NVIDIA GPU, not
 Linux: `forked.unsupported_reason`, or a warm parent that did not start) grades with fresh kernels,
 and `DaskRun.kernels()` says which and why. Each kernel uses one thread (one task per core, as the
 README starts the workers). A worker that dies loses only the tasks it was running: Dask gives
@@ -44,7 +45,7 @@ from distributed import Client, WorkerPlugin
 from distributed import as_completed as dask_completed
 
 from grader import forked
-from grader.execution import Outcome, Task, grade_one, remove_copy, start_forkserver
+from grader.execution import Outcome, Task, grade_one, remove_copy, start_forkserver, stop_forkserver
 from grader.sandbox import Sandbox
 from grader.settings import GraderError
 
@@ -128,6 +129,7 @@ class WarmWorker(WorkerPlugin):
             kernels.pool.close()
         if not _WORKER_KERNELS:  # the last run on this worker
             _restore(worker)
+            stop_forkserver()
 
 
 def grade_on_worker(task: Task, plugin: str) -> Outcome:

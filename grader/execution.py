@@ -120,6 +120,14 @@ def start_forkserver() -> None:
     forkserver.ensure_running()
 
 
+def stop_forkserver() -> None:
+    """End the fork server (a Dask worker outlives its run: the next run's grading processes must
+    import the grader's checks as they are then, not as they were when this one started)."""
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()  # private, and the only way to end it (Python 3.11 has it)
+
+
 class _GradingProcess:
     """One grading process: forked from the warm fork server, or, where this process may not have
     children of its own (a daemonic process, such as a Dask worker without our plugin), started as

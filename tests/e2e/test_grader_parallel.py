@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from pathlib import Path
 
 import nbformat
@@ -134,7 +135,7 @@ def test_dask_worker_processes_fork_warm_kernels_and_give_the_local_grades(tmp_p
     """Real Dask worker processes (daemonic, as `dask worker` starts them), 2 workers x 1 thread:
     each keeps a warm parent and the grading fork server for the run (grader/dask_workers.py), the
     log says forked kernels, every per-cell score and comment equals a local run's, the warm
-    parents are gone when the command returns, and the workers' own sampling, quieted for the run,
+    parents and the fork servers are gone when the command returns, and the workers' own sampling, quieted for the run,
     is back."""
     import psutil
 
@@ -153,9 +154,13 @@ def test_dask_worker_processes_fork_warm_kernels_and_give_the_local_grades(tmp_p
                 if "warm_parent" in " ".join(child.cmdline())]
         with distributed.Client(cluster) as client:
             sampling = client.run(_sampling)
+            workers = client.run(os.getpid).values()
+        servers = [child.pid for pid in workers for child in psutil.Process(pid).children(recursive=True)
+                   if "forkserver" in " ".join(child.cmdline())]
     assert rc == 1, err.getvalue()  # dave_broken's notebook cannot be read, as locally
     assert "forked kernels" in err.getvalue() and "fresh kernels" not in err.getvalue(), err.getvalue()
     assert not left, "the run's warm parents outlived it"
+    assert not servers, "the workers' grading fork servers outlived the run (a next run would grade with stale checks)"
     assert set(sampling.values()) == {(True, 20)}, f"the workers' profiler and health check, after the run: {sampling}"
     assert _cells(tmp_path / "dask") == _cells(tmp_path / "local")
 
