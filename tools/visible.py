@@ -92,6 +92,11 @@ def _nbgrader(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
+def _graded(cell) -> bool:
+    """A solution or test cell (the rest, demos and the capstone's training, score nothing)."""
+    return bool(_nbgrader(cell).get("grade") or _nbgrader(cell).get("solution"))
+
+
 def _shell():
     import matplotlib
 
@@ -167,7 +172,7 @@ def _parent(cells, exercises, variants, out, all_cells: bool) -> None:
         by_cell.setdefault(exercises[v.exercise], []).append(v)
     reference = Outcome()
     start = time.monotonic()
-    graded = [i for i, c in enumerate(cells) if _nbgrader(c).get("grade") or _nbgrader(c).get("solution")]
+    graded = [i for i, c in enumerate(cells) if _graded(c)]
     for index, cell in enumerate(cells if all_cells else cells[:max(graded, default=-1) + 1]):
         for variant in by_cell.get(index, []):
             out.flush()
@@ -179,7 +184,7 @@ def _parent(cells, exercises, variants, out, all_cells: bool) -> None:
                 try:
                     _run(shell, cell, without_markers(variant.source), outcome)
                     for later in cells[index + 1:]:
-                        if all_cells or _nbgrader(later).get("grade") or _nbgrader(later).get("solution"):
+                        if all_cells or _graded(later):
                             _run(shell, later, later.source, outcome)
                 except _Timeout as err:
                     outcome.failures["<timeout>"] = str(err)
