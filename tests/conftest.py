@@ -27,11 +27,11 @@ UNIT_TIMEOUT = 300  # seconds per unit test (fixture setup included); e2e tests 
 # The files that take minutes, longest first. `make test` hands whole files to two pytest-xdist
 # workers in this order (--dist loadfile --no-loadscope-reorder; xdist's default starts the files
 # with the most tests first, and then these long ones came last and one worker ran alone for
-# minutes); the short files fill in around them. Measured in a fresh clone (issue 29, 2026-12-06,
-# seconds with the other worker busy): corpus 752 before its judge stopped variants after their
-# last judged cell (268 alone after), visible checks 199, student lab 171, parallel/Dask 138,
-# cheats 131, site 123, course_check CLI 115 (two seeds in one process since), robustness 90,
-# forked kernels 85, notebooks 77, instructor's browser path 73, released notebooks 60.
+# minutes); the short files fill in around them. Seconds each took in a fresh clone's `make test`
+# on an idle 2-core machine (issue 29, 1b53b10), beside the other worker: corpus 487, visible
+# checks 195, student lab 174, site 158, parallel/Dask 147, cheats 128, robustness 96, instructor's
+# browser path 85, notebooks 77, forked kernels 74, released notebooks 68, course_check CLI 45;
+# in this order the two workers ended 5 s apart (1,006 and 1,011 s).
 LONGEST_FIRST = [
     "e2e/test_corpus.py",
     "e2e/test_visible_checks.py",
