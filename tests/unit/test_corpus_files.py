@@ -14,30 +14,21 @@ def test_corpus_files_are_complete():
 def test_no_cell_rebinds_what_an_exercise_defines():
     """The in-process judge stops a variant after the last test cell it is judged on
     (tools.inprocess.run_variants); that is sound while no other cell of the notebook binds a name
-    an exercise's cell defines (the hidden checks call those objects after the whole notebook ran)."""
+    an exercise's cell defines (the hidden checks call those objects after the whole notebook ran).
+    Bindings as the grader reads them (course_check.reading)."""
     import ast
 
     import nbformat
 
+    from course_check.reading import python_of, read
     from grader.settings import SOLUTIONS_DIR
 
     rebound = []
     for path in sorted(SOLUTIONS_DIR.glob("*/*.ipynb")):
-        bound: dict[str, list[str]] = {}
-        for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type != "code":
-                continue
-            tree = ast.parse("\n".join(line for line in cell.source.splitlines() if not line.startswith("%")))
-            names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
-            names |= {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-            names |= {(alias.asname or alias.name).split(".")[0] for node in ast.walk(tree)
-                      if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
-            for name in names:
-                bound.setdefault(name, []).append(cell)
-        for name, cells in bound.items():
-            exercises = [c for c in cells if c.metadata.get("nbgrader", {}).get("solution")]
-            top = [c for c in exercises if any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == name
-                                               for n in ast.parse(c.source).body)]
-            if top and len(cells) > 1:
-                rebound.append(f"{path.parent.name}: {name} ({', '.join(c.metadata.get('nbgrader', {}).get('grade_id', 'a demo cell') for c in cells)})")
-    assert not rebound, "bound in more than one cell: " + "; ".join(rebound)
+        cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        reading = read(tuple(c.source for c in cells))
+        defined = {node.name for c in cells if c.metadata.get("nbgrader", {}).get("solution")
+                   for node in ast.parse(python_of(c.source)).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+        rebound += [f"{path.parent.name}: {name} ({'; '.join(b.where for b in reading.bindings[name])})"
+                    for name in sorted(defined) if len(reading.bindings[name]) > 1]
+    assert not rebound, "bound in more than one place: " + ", ".join(rebound)
